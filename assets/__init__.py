@@ -1,0 +1,1 @@
+"""Dagster wiring of the retab-warehouse engine: assets, resources, schedules and checks."""

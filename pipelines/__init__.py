@@ -1,0 +1,1 @@
+"""The retab-warehouse engine: extract, flatten and load, with no Dagster imports."""

@@ -1,0 +1,117 @@
+"""The `retab-warehouse` command: sync, demo, simulate, sql, report, dev.
+
+Imports are lazy so that `retab-warehouse --help` and `sync` load neither Dagster nor the
+simulator nor the plotting stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+ENDPOINT_CHOICES = ("runs", "experiment-runs", "all")
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD day, for argparse."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="retab-warehouse",
+        description="Keep an analytical DuckDB copy of a Retab account's workflow runs and experiment runs.",
+        epilog="Environment: RETAB_API_KEY, RETAB_API_BASE_URL (default https://api.retab.com), "
+        "RETAB_DUCKDB_PATH (default warehouse/retab.duckdb).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sync = commands.add_parser("sync", help="sync UTC days from the Retab API into DuckDB")
+    sync.add_argument("--start", type=parse_day, required=True, help="first UTC day, YYYY-MM-DD")
+    sync.add_argument("--end", type=parse_day, required=True, help="last UTC day (inclusive), YYYY-MM-DD")
+    sync.add_argument("--endpoint", choices=ENDPOINT_CHOICES, default="all", help="which listing (default all)")
+    sync.add_argument("--concurrency", type=positive_int, default=None, help="day windows fetched at once (4)")
+    sync.add_argument(
+        "--refresh-open",
+        action="store_true",
+        help="also re-sync earlier days within the lookback that still hold unfinished runs",
+    )
+    sync.add_argument("--lookback-days", type=positive_int, default=None, help="lookback for --refresh-open (14)")
+    sync.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
+    sync.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+
+    demo = commands.add_parser("demo", help="simulator + sync of the last 14 days + report, in one go")
+    demo.add_argument("--days", type=positive_int, default=14)
+    demo.add_argument("--runs-per-day", type=positive_int, default=3000)
+    demo.add_argument("--experiment-runs-per-day", type=positive_int, default=300)
+    demo.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
+    demo.add_argument("--html", default="warehouse/report.html", help="where to write the HTML report")
+
+    simulate = commands.add_parser("simulate", help="serve the Retab API simulator in the foreground")
+    _add_lazy_arguments(simulate, "retab_sim.cli")
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query (or a .sql file) on the warehouse")
+    _add_lazy_arguments(sql, "pipelines.query")
+
+    report = commands.add_parser("report", help="failure rates, durations and scores: terminal and HTML")
+    _add_lazy_arguments(report, "pipelines.report")
+
+    commands.add_parser("dev", help="start the Dagster UI against the embedded simulator")
+    return parser
+
+
+def _add_lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
+    """Let a command's own module declare its arguments; those modules import heavy things lazily."""
+    parser.set_defaults(module=module)
+    importlib.import_module(module).add_arguments(parser)
+
+
+def check_sync_days(parser: argparse.ArgumentParser, start: date, end: date) -> None:
+    """Refuse a backwards range or a day that has not begun yet (exit code 2)."""
+    today = datetime.now(UTC).date()
+    if start > end:
+        parser.error(f"--start {start} is after --end {end}: give the earlier day first")
+    if end > today:
+        parser.error(f"--end {end} is after today ({today}, UTC): there is nothing to sync yet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command == "sync":
+        check_sync_days(parser, args.start, args.end)
+        from pipelines.sync_command import run_sync
+
+        return run_sync(args)
+    if args.command == "demo":
+        from pipelines.demo import run_demo
+
+        return run_demo(args)
+    if args.command == "dev":
+        from pipelines.demo import run_dev
+
+        return run_dev()
+    return int(importlib.import_module(args.module).run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
