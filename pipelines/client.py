@@ -1,0 +1,419 @@
+"""The Retab HTTP client: one requests.Session, the retry policy, the shared rate limit, day windows."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
+
+from pipelines.endpoints import Endpoint
+from pipelines.errors import (
+    AuthError,
+    FatalResponse,
+    InsecureBaseURL,
+    NotFound,
+    RateLimited,
+    TLSFailure,
+    TransientError,
+    Unprocessable,
+)
+from pipelines.pagination import Page, iter_pages, parse_page
+from pipelines.ratelimit import RateLimiter
+from pipelines.retry import RetryPolicy, make_retrying, parse_http_date, parse_retry_after
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "USER_AGENT",
+    "BearerAuth",
+    "ClientConfig",
+    "Page",
+    "RetabClient",
+    "WindowStats",
+]
+
+T = TypeVar("T")
+
+USER_AGENT = "retab-warehouse/0.1"
+DEFAULT_CONCURRENCY = 4  # windows fetched at once by default; the initial connection pool size
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})  # plus 429, which is RateLimited
+BODY_CHUNK = 256 * 1024  # the most one read returns; a page of 100 records is ~60 kB
+DETAIL_LIMIT = 500  # characters of a server's error text quoted in a message
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, where plain HTTP cannot leak the key."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_base_url(url: str) -> str:
+    """Check a base URL and drop a trailing "/" and "/v<N>", warning about the latter as the SDK does."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"RETAB_API_BASE_URL must be an http(s) URL such as https://api.retab.com, got {url!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("RETAB_API_BASE_URL must not carry credentials; the key belongs in RETAB_API_KEY")
+    if parts.query or parts.fragment:
+        raise ValueError(f"RETAB_API_BASE_URL must not have a query or fragment, got {url!r}")
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        raise InsecureBaseURL(
+            f"RETAB_API_BASE_URL {url!r} uses {parts.scheme}: the API key would travel in clear text; "
+            "use https (plain http is accepted only for loopback hosts such as the simulator)"
+        )
+    path = parts.path.rstrip("/")
+    trimmed = re.sub(r"/v\d+$", "", path)
+    if trimmed != path:
+        warnings.warn(
+            f"RETAB_API_BASE_URL {url!r} ends with a version segment; the paths already carry /v1. "
+            f"Using {urlunsplit((parts.scheme, parts.netloc, trimmed, '', ''))!r} instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return urlunsplit((parts.scheme, parts.netloc, trimmed, "", ""))
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Connection, retry and paging settings of a RetabClient."""
+
+    api_key: str = field(repr=False)
+    base_url: str = "https://api.retab.com"  # normalised: trailing "/" and "/v1" dropped
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 8
+    max_retry_seconds: float = 300.0
+    max_retry_after: float = 60.0  # cap on a server's Retry-After
+    requests_per_second: float = 20.0  # shared by every window of one client
+    page_limit: int = 100
+    max_pages_per_window: int = 50_000
+    backoff_initial: float = 0.5  # full-jitter backoff: uniform in [0, initial * 2**(n-1)]
+    backoff_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.api_key or not self.api_key.strip():
+            raise ValueError("the Retab API key is empty; set RETAB_API_KEY")
+        object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
+        for name in ("connect_timeout", "read_timeout", "max_retry_seconds", "requests_per_second"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("max_retry_after", "backoff_initial", "backoff_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.max_attempts < 1 or self.max_pages_per_window < 1:
+            raise ValueError("max_attempts and max_pages_per_window must be >= 1")
+        if not 1 <= self.page_limit <= 100:
+            raise ValueError(f"page_limit must be within 1..100 (the API's bounds), got {self.page_limit!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> ClientConfig:
+        """Read RETAB_API_KEY and RETAB_API_BASE_URL (optional), as the official SDK does."""
+        if not environ.get("RETAB_API_KEY"):
+            raise ValueError("RETAB_API_KEY is not set")
+        settings: dict[str, Any] = {"api_key": environ["RETAB_API_KEY"]}
+        if environ.get("RETAB_API_BASE_URL"):
+            settings["base_url"] = environ["RETAB_API_BASE_URL"]
+        return cls(**{**settings, **overrides})
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry limits taken from this config."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            max_seconds=self.max_retry_seconds,
+            max_retry_after=self.max_retry_after,
+            backoff_initial=self.backoff_initial,
+            backoff_max=self.backoff_max,
+        )
+
+
+@dataclass
+class WindowStats:
+    """What fetching one day window took; filled in as the window is walked."""
+
+    endpoint: str
+    day: date
+    pages: int = 0  # HTTP pages received, the final empty page included
+    records: int = 0
+    retries: Counter[str] = field(default_factory=Counter)  # by cause: "429", "503", "connection", ...
+    bytes: int = 0  # body bytes of the pages received
+    seconds: float = 0.0  # wall time of the walk
+    complete: bool = False  # the walk reached the end of the listing
+    duplicates: int = 0  # ids seen again on a later page (records that moved); passed on
+
+
+class BearerAuth(AuthBase):
+    """Sends the key as `Authorization: Bearer <key>`, as the official SDK does; never prints it."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<hidden>)"
+
+
+class RetabClient:
+    """Fetches Retab listings page by page; safe to share between the threads of iter_windows."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rate_limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep  # every wait of this client goes through it (retries, default rate limiter)
+        self.rate_limiter = rate_limiter or RateLimiter(config.requests_per_second, sleep=sleep)
+        self._owns_session = session is None
+        self._session = session or requests.Session()
+        self._session.auth = BearerAuth(config.api_key)  # also keeps ~/.netrc from replacing the key
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        if is_loopback(urlsplit(config.base_url).hostname or ""):
+            self._session.trust_env = False  # no proxy from the environment between us and a loopback server
+        self._pool_size = 0
+        self.ensure_pool(DEFAULT_CONCURRENCY)
+
+    def ensure_pool(self, size: int) -> None:
+        """Grow the connection pool to keep at least `size` connections alive (one per concurrent window)."""
+        if not self._owns_session or size <= self._pool_size:
+            return
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._pool_size = size
+
+    def iter_window_pages(
+        self, endpoint: Endpoint, day: date, stats: WindowStats
+    ) -> Generator[Page, None, None]:
+        """Yield the non-empty pages of the records created on `day` (UTC), oldest first."""
+        # order=asc on purpose: a run created while we walk (today's window) is appended at the tail,
+        # which this walk still reaches. In a desc listing it lands at the head, behind the cursor, and
+        # would be missed until the next sync; a server paging by offset would also shift every later
+        # page by one and repeat records.
+        params = {
+            "from_date": day.isoformat(),
+            "to_date": day.isoformat(),
+            "limit": str(self.config.page_limit),
+            "order": "asc",
+        }
+        label = f"{endpoint.name} {day.isoformat()}"
+        started = time.monotonic()
+
+        def fetch(query: dict[str, str]) -> Page:
+            page = self._retried(lambda: parse_page(self._get(endpoint.path, query)), label, stats)
+            stats.pages += 1
+            stats.bytes += page.nbytes
+            return page
+
+        def count_duplicates(n: int) -> None:
+            stats.duplicates += n
+
+        try:
+            for page in iter_pages(
+                fetch,
+                params,
+                label=label,
+                max_pages=self.config.max_pages_per_window,
+                on_duplicates=count_duplicates,
+            ):
+                stats.records += len(page.records)
+                yield page
+            stats.complete = True
+        finally:
+            stats.seconds += time.monotonic() - started
+
+    def get_run(self, endpoint: Endpoint, run_id: str) -> dict[str, Any]:
+        """One record by id, from the endpoint's single-record GET."""
+        path = f"{endpoint.path}/{quote(run_id, safe='')}"
+        advice = f"no {endpoint.name} record {run_id!r} (or a wrong RETAB_API_BASE_URL)."
+
+        def once() -> dict[str, Any]:
+            body = self._get(path, None, not_found_advice=advice)
+            try:
+                record = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise TransientError("bad_body", f"GET {path}: the body is not valid JSON") from None
+            if not isinstance(record, dict):
+                raise TransientError("bad_body", f"GET {path}: the body is not a JSON object")
+            return record
+
+        return self._retried(once, f"{endpoint.name} record {run_id}", None)
+
+    def close(self) -> None:
+        """Close the connection pool (a session passed in by the caller is left open)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> RetabClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _retried(self, attempt: Callable[[], T], label: str, stats: WindowStats | None) -> T:
+        """Run `attempt` under the retry policy; count retries by cause; a 429 holds every thread."""
+
+        def on_retry(error: TransientError, wait: float) -> None:
+            if stats is not None:
+                stats.retries[error.cause] += 1
+            if isinstance(error, RateLimited):
+                self.rate_limiter.hold(wait)  # the other windows wait too, rather than earn 429s of their own
+
+        retrying = make_retrying(self.config.retry_policy, label=label, sleep=self._sleep, on_retry=on_retry)
+        return retrying(attempt)
+
+    def _get(
+        self, path: str, params: Mapping[str, str] | None, *, not_found_advice: str | None = None
+    ) -> bytes:
+        """One rate-limited GET: the body of a 200, else a classified error."""
+        self.rate_limiter.acquire()
+        timeouts = (self.config.connect_timeout, self.config.read_timeout)
+        try:
+            response = self._session.get(
+                self.config.base_url + path,
+                params=params,
+                timeout=timeouts,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as error:
+            raise TLSFailure(f"GET {path}: TLS failed: {self._redact(str(error))}") from error
+        except requests.exceptions.ConnectTimeout as error:
+            raise TransientError(
+                "connect_timeout", f"GET {path}: no connection within {timeouts[0]:g} s"
+            ) from error
+        except requests.exceptions.ReadTimeout as error:
+            raise TransientError(
+                "read_timeout", f"GET {path}: no response within {timeouts[1]:g} s"
+            ) from error
+        except requests.exceptions.RequestException as error:
+            raise TransientError("connection", f"GET {path}: {self._redact(str(error))}") from error
+        body = self._read_body(response, path)
+        return self._check(response, body, path, not_found_advice)
+
+    def _read_body(self, response: requests.Response, path: str) -> bytes:
+        """The whole body, read as it arrives; a body still arriving after read_timeout is a timeout.
+
+        The socket timeout bounds each read, not their sum: a server trickling a byte at a time
+        could hold a request forever. Reading whatever has arrived lets us check a deadline, so
+        no request outlives connect_timeout + 2 * read_timeout.
+        """
+        deadline = time.monotonic() + self.config.read_timeout
+        chunks: list[bytes] = []
+        try:
+            while chunk := response.raw.read1(BODY_CHUNK, decode_content=True):
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise TransientError(
+                        "read_timeout",
+                        f"GET {path}: the body still arriving after {self.config.read_timeout:g} s",
+                    )
+        except ReadTimeoutError as error:
+            response.close()
+            raise TransientError("read_timeout", f"GET {path}: the body stalled") from error
+        except DecodeError as error:
+            response.close()
+            raise TransientError("bad_body", f"GET {path}: the body could not be decoded") from error
+        except HTTPError as error:  # closed mid-body, or shorter than its Content-Length
+            response.close()
+            raise TransientError("connection", f"GET {path}: {self._redact(str(error))}") from error
+        except BaseException:
+            response.close()
+            raise
+        return b"".join(chunks)
+
+    def _check(
+        self, response: requests.Response, body: bytes, path: str, not_found_advice: str | None
+    ) -> bytes:
+        """Return the body of a 200; raise the error type its status calls for."""
+        status = response.status_code
+        if status == 200:
+            return body
+        request_id = response.headers.get("x-request-id")
+        where = f" (x-request-id {request_id})" if request_id else ""
+        if status == 429 or status in RETRIED_STATUSES:
+            retry_after = self._retry_after(response)
+            message = f"HTTP {status} from GET {path}{where}"
+            if status == 429:
+                raise RateLimited(message, retry_after=retry_after)
+            raise TransientError(str(status), message, retry_after=retry_after)
+        detail = self._detail(body)
+        if status in (401, 403):
+            raise AuthError(status, path, detail, request_id=request_id)
+        if status == 404:
+            advice = (
+                not_found_advice or f"no such path under {self.config.base_url}; check RETAB_API_BASE_URL."
+            )
+            raise NotFound(status, path, detail, request_id=request_id, advice=advice)
+        if status == 422:
+            raise Unprocessable(status, path, detail, request_id=request_id)
+        if 300 <= status < 400:
+            advice = (
+                f"unexpected redirect to {response.headers.get('location')!r}; "
+                "check RETAB_API_BASE_URL (redirects are not followed, so the key stays put)."
+            )
+            raise FatalResponse(status, path, detail, request_id=request_id, advice=advice)
+        advice = "an unexpected status, which retrying will not fix; check the API's status and this request."
+        raise FatalResponse(status, path, detail, request_id=request_id, advice=advice)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Seconds from the Retry-After header, an HTTP-date measured from the response's Date."""
+        header = response.headers.get("retry-after")
+        if header is None:
+            return None
+        date_header = response.headers.get("date")
+        now = parse_http_date(date_header) if date_header else None
+        return parse_retry_after(header, now=now)
+
+    def _detail(self, body: bytes) -> str | None:
+        """The server's explanation from a FastAPI-style error body, shortened and redacted."""
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            text = body.decode("utf-8", "replace").strip()
+            return self._redact(text)[:DETAIL_LIMIT] if text else None
+        detail = parsed.get("detail", parsed) if isinstance(parsed, dict) else parsed
+        if isinstance(detail, str):
+            text = detail
+        elif isinstance(detail, dict) and "message" in detail:
+            text = f"{detail.get('code') or 'error'}: {detail['message']}"
+        elif isinstance(detail, list) and all(isinstance(item, dict) for item in detail):
+            text = "; ".join(
+                f"{'.'.join(str(part) for part in item.get('loc', []))}: {item.get('msg', '')}"
+                for item in detail
+            )
+        else:
+            text = orjson.dumps(detail).decode()
+        return self._redact(text)[:DETAIL_LIMIT] or None
+
+    def _redact(self, text: str) -> str:
+        """`text` with the API key masked, in case a server or library echoes it."""
+        return text.replace(self.config.api_key, "[redacted]")
