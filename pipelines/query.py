@@ -1,0 +1,226 @@
+"""`retab-warehouse sql`: one read-only query (text or a .sql file), printed as a table, CSV or JSON.
+
+The warehouse file is opened read-only for the query alone: rows are fetched, the file is closed,
+and only then printed, so a slow terminal or pipe never holds the lock a sync is waiting for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+FORMATS = ("table", "csv", "json")
+DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/retab.duckdb)"
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class QueryFailed(Exception):
+    """The query could not run: a SQL error, a missing file, a locked or missing warehouse."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names, DuckDB type names and rows of one query."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the `sql` command's arguments."""
+    parser.add_argument(
+        "query", help='a SQL query, e.g. "SELECT * FROM analytics.trigger_mix", or a .sql file'
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: table on a terminal, else csv)",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=1000,
+        help="rows shown by --format table (default 1000; csv/json print all)",
+    )
+    parser.add_argument("--db", default=None, help=DB_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the query read-only and print it; errors go to stderr as one message, never a traceback."""
+    try:
+        sql = read_sql(args.query)
+        result = fetch(warehouse_path(args.db), sql)
+    except QueryFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    if fmt == "csv":
+        write_csv(result, sys.stdout)
+    elif fmt == "json":
+        write_json(result, sys.stdout)
+    else:
+        print_table(result, max_rows=args.max_rows)
+    return EXIT_OK
+
+
+def warehouse_path(db: str | None) -> Path:
+    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/retab.duckdb."""
+    from pipelines.settings import DEFAULT_DUCKDB_PATH
+
+    return Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+
+
+def read_sql(query: str) -> str:
+    """The query text: the argument itself, or the contents of the .sql file it names."""
+    if query.strip().lower().endswith(".sql") and "\n" not in query.strip():
+        path = Path(query.strip()).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise QueryFailed(f"cannot read SQL file {path}: {exc.strerror or exc}") from exc
+    else:
+        text = query
+    if not _strip_comments(text).strip(" \t\r\n;"):
+        raise QueryFailed("the query is empty")
+    return text
+
+
+def fetch(db_path: Path, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+    """Run one query on a read-only connection held only while it runs; timestamps are in UTC."""
+    import duckdb
+
+    from pipelines.warehouse import WarehouseLocked, WarehouseUnreadable, open_reader
+
+    try:
+        with open_reader(db_path) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+            description = cursor.description or []
+            rows = [tuple(row) for row in cursor.fetchall()] if description else []
+    except (WarehouseLocked, WarehouseUnreadable) as exc:
+        raise QueryFailed(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise QueryFailed(_explain_sql_error(str(exc))) from exc
+    return QueryResult([d[0] for d in description], [str(d[1]) for d in description], rows)
+
+
+def write_csv(result: QueryResult, out: TextIO) -> None:
+    """CSV with a header row; NULL is an empty field, lists and structs are JSON text."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow(["" if v is None else _csv_text(v) for v in row])
+
+
+def write_json(result: QueryResult, out: TextIO) -> None:
+    """A JSON array of objects, one per line; NULL and NaN become null, timestamps ISO 8601."""
+    out.write("[")
+    for i, row in enumerate(result.rows):
+        record = {name: to_json_value(v) for name, v in zip(result.columns, row, strict=True)}
+        out.write(("\n" if i == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
+    out.write("\n]\n" if result.rows else "]\n")
+
+
+def print_table(result: QueryResult, *, max_rows: int = 1000, console: Any = None) -> None:
+    """A rich table of at most max_rows rows, with the row count below it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(show_lines=False, header_style="bold")
+    for name, type_name in zip(result.columns, result.types, strict=True):
+        table.add_column(name, justify="right" if _is_numeric(type_name) else "left", overflow="fold")
+    for row in result.rows[: max(max_rows, 0)]:
+        table.add_row(*[_table_text(v) for v in row])
+    if result.columns:
+        console.print(table)
+    shown = min(len(result.rows), max(max_rows, 0))
+    more = f", {shown:,} shown (use --max-rows, or --format csv for all)" if shown < len(result.rows) else ""
+    console.print(f"{len(result.rows):,} row{'s' if len(result.rows) != 1 else ''}{more}", style="dim")
+
+
+def to_json_value(value: Any) -> Any:
+    """A query value as plain JSON: ISO dates, floats for decimals, null for NaN and infinity."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, Decimal):
+        return to_json_value(float(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return str(value)
+
+
+def _csv_text(value: Any) -> str:
+    """One CSV field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(to_json_value(value), ensure_ascii=False)
+    converted = to_json_value(value)
+    return "" if converted is None else str(converted)
+
+
+def _table_text(value: Any) -> str:
+    """One table cell: NULL dimmed, floats to 6 significant digits."""
+    if value is None:
+        return "[dim]NULL[/dim]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    from rich.markup import escape
+
+    return escape(_csv_text(value))
+
+
+def _is_numeric(type_name: str) -> bool:
+    """True for DuckDB integer, float and decimal types."""
+    name = type_name.upper()
+    return name.startswith(("DECIMAL", "NUMERIC")) or name in {
+        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+        "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
+    }  # fmt: skip
+
+
+def _strip_comments(sql: str) -> str:
+    """The SQL without `--` line comments, to tell an empty query from a real one."""
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+
+
+def _explain_sql_error(message: str) -> str:
+    """DuckDB's message, plus a hint when the cause is a common one."""
+    if "read-only mode" in message:
+        return (
+            f"{message}\nhint: `retab-warehouse sql` is read-only; the warehouse is written only by the sync"
+        )
+    if message.startswith("Catalog Error") and "analytics" in message:
+        return (
+            f"{message}\nhint: the analytics views are created by the sync; "
+            'list what exists with: retab-warehouse sql "SHOW ALL TABLES"'
+        )
+    if message.startswith("Catalog Error"):
+        return f'{message}\nhint: list the tables and views with: retab-warehouse sql "SHOW ALL TABLES"'
+    return message
