@@ -1,0 +1,108 @@
+"""Versioned DDL: apply warehouse/schema/NNN_name.sql once each, recorded in retab.schema_version.
+
+A file is applied in its own transaction together with its schema_version row, so a crash leaves
+either the old version or the new one. Files must not contain BEGIN/COMMIT; never edit an applied
+file, add the next number instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+WAREHOUSE_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
+
+_FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+_BOOTSTRAP_SQL = """
+CREATE SCHEMA IF NOT EXISTS retab;
+CREATE TABLE IF NOT EXISTS retab.schema_version (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       VARCHAR NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+
+class MigrationError(Exception):
+    """A schema file could not be applied, or the warehouse is newer than this code."""
+
+
+class SchemaTooNew(MigrationError):
+    """The warehouse file was written by a newer retab-warehouse (a schema version we do not know)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered DDL file."""
+
+    version: int
+    name: str
+    path: Path
+
+
+def list_migrations(schema_dir: Path = WAREHOUSE_SCHEMA_DIR) -> list[Migration]:
+    """The schema files in version order; rejects a stray .sql name or a repeated number."""
+    migrations: dict[int, Migration] = {}
+    for path in sorted(schema_dir.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path}: schema files must be named NNN_name.sql (e.g. 002_add_column.sql)")
+        version = int(match.group(1))
+        if version in migrations:
+            raise MigrationError(f"{path}: version {version} also used by {migrations[version].path.name}")
+        migrations[version] = Migration(version, match.group(2), path)
+    if not migrations:
+        raise MigrationError(f"no schema files (NNN_name.sql) in {schema_dir}")
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied schema version, 0 for a fresh file (also read-only)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'retab' AND table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM retab.schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, schema_dir: Path = WAREHOUSE_SCHEMA_DIR) -> int:
+    """Apply the pending schema files in order, each in one transaction; return the current version."""
+    migrations = list_migrations(schema_dir)
+    known = migrations[-1].version
+    con.execute(_BOOTSTRAP_SQL)
+    applied = current_version(con)
+    if applied > known:
+        raise SchemaTooNew(
+            f"this warehouse is at schema version {applied}, but this retab-warehouse knows versions up to "
+            f"{known} only: upgrade retab-warehouse, or point RETAB_DUCKDB_PATH at another file"
+        )
+    for migration in migrations:
+        if migration.version <= applied:
+            continue
+        _apply(con, migration)
+        applied = migration.version
+    return applied
+
+
+def _apply(con: duckdb.DuckDBPyConnection, migration: Migration) -> None:
+    """Run one file and record it, in one transaction."""
+    sql = migration.path.read_text(encoding="utf-8")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(sql)
+        con.execute(
+            "INSERT INTO retab.schema_version (version, name, applied_at) VALUES (?, ?, now())",
+            [migration.version, migration.name],
+        )
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise MigrationError(f"schema file {migration.path.name} failed, nothing applied: {exc}") from exc

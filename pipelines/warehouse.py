@@ -1,0 +1,242 @@
+"""Connections to the DuckDB warehouse file: a bounded-wait writer and read-only readers.
+
+DuckDB lets one process open a file read-write, or many processes open it read-only, never both:
+a user's idle read-only session blocks the sync, and the sync blocks readers. So both openers
+retry with backoff for a bounded time, then raise an error that says who holds the file and how
+to free it. Within one process, writers of a file take turns on a lock of their own (DuckDB
+refuses to attach one file twice in a process). The writer runs with one thread and a 128 MB
+memory limit, spilling to <file>.tmp beyond it: one core leaves the other to the flattener, and a
+day of a million runs loads at ~0.45-0.5 M rows/s (tests/load/bench_load.py).
+
+    Exception
+     ├── WarehouseLocked       another process (or this one, in another mode) holds the file
+     └── WarehouseUnreadable   not a DuckDB file, corrupted, a directory, not writable
+          └── WarehouseMissing  open_reader on a file that does not exist yet
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipelines.migrations import WAREHOUSE_SCHEMA_DIR, migrate
+
+# The file is attached under this name rather than opened directly: DuckDB names a directly opened
+# file's catalog after its stem, and a file called retab.duckdb then makes every `retab.table`
+# reference ambiguous between the catalog and the schema `retab`.
+CATALOG = '"warehouse"'
+# TYPE DUCKDB: never let DuckDB sniff another format (a SQLite file would make it download an extension).
+ATTACH_OPTIONS: list[str] = ["TYPE DUCKDB", "ROW_GROUP_SIZE 30720"]
+# Applied with SET on every writer connection.
+WRITER_SETTINGS: dict[str, str | int] = {"threads": 1, "memory_limit": "128MB"}
+
+_LOCK_CONFLICTS = ("could not set lock on file", "unique file handle conflict")
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+_FIRST_DELAY = 0.05
+_MAX_DELAY = 2.0
+
+_process_locks: dict[Path, threading.Lock] = {}
+_process_lock_owners: dict[Path, int] = {}
+_process_locks_guard = threading.Lock()
+
+
+class WarehouseLocked(Exception):
+    """The warehouse file is held by another DuckDB connection and did not free up in time."""
+
+
+class WarehouseUnreadable(Exception):
+    """The warehouse path cannot be used: not a DuckDB file, corrupted, a directory, or not writable."""
+
+
+class WarehouseMissing(WarehouseUnreadable):
+    """A reader asked for a warehouse file that does not exist yet."""
+
+
+@contextmanager
+def open_writer(
+    path: Path, *, lock_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated read-write connection, closed on exit; waits up to lock_wait seconds for the file."""
+    path = Path(path).expanduser().absolute()
+    _check_writable(path)
+    process_lock = _process_lock(path)
+    if _process_lock_owners.get(path) == threading.get_ident():
+        raise WarehouseLocked(
+            f"warehouse file {path} already has a writer open in this thread: use that connection "
+            f"(DuckDB allows one writer per file)"
+        )
+    started = time.monotonic()
+    if not process_lock.acquire(timeout=max(lock_wait, 0.0)):
+        raise WarehouseLocked(
+            f"warehouse file {path} is being written by another thread of this process; "
+            f"waited {lock_wait:.1f}s. Let the running load finish, then retry."
+        )
+    _process_lock_owners[path] = threading.get_ident()
+    try:
+        left = max(lock_wait - (time.monotonic() - started), 0.0)
+        con = _connect(path, read_only=False, lock_wait=left, sleep=sleep)
+        try:
+            for name, value in WRITER_SETTINGS.items():
+                con.execute(f'SET "{name}" = ?', [value])
+            _migrate(con, path)
+            yield con
+        finally:
+            con.close()
+    finally:
+        del _process_lock_owners[path]
+        process_lock.release()
+
+
+@contextmanager
+def open_reader(
+    path: Path, *, lock_wait: float = 10.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, closed on exit; hold it no longer than your queries."""
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise WarehouseMissing(
+            f"warehouse file {path} does not exist yet: run `retab-warehouse sync` first "
+            f"(or set RETAB_DUCKDB_PATH to an existing warehouse)"
+        )
+    if path.is_dir():
+        raise WarehouseUnreadable(_explain(path, "is a directory"))
+    con = _connect(path, read_only=True, lock_wait=lock_wait, sleep=sleep)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _connect(
+    path: Path, *, read_only: bool, lock_wait: float, sleep: Callable[[float], None]
+) -> duckdb.DuckDBPyConnection:
+    """Attach the file, retried with capped exponential backoff while another holder has it."""
+    started = time.monotonic()
+    slept = 0.0
+    delay = _FIRST_DELAY
+    while True:
+        try:
+            return _attach(path, read_only=read_only)
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc):
+                raise WarehouseUnreadable(_explain(path, str(exc))) from exc
+            waited = max(slept, time.monotonic() - started)
+            remaining = lock_wait - waited
+            if remaining <= 0:
+                raise WarehouseLocked(_locked_message(path, str(exc), waited, read_only)) from exc
+            pause = min(delay, remaining)
+            sleep(pause)
+            slept += pause
+            delay = min(delay * 2, _MAX_DELAY)
+
+
+def _attach(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the file attached as CATALOG and made the default."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET temp_directory = ?", [f"{path}.tmp"])
+        options = ", ".join([*ATTACH_OPTIONS, *(["READ_ONLY"] if read_only else [])])
+        con.execute(f"ATTACH ? AS {CATALOG} ({options})", [str(path)])
+        con.execute(f"USE {CATALOG}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Bring the file to the code's schema version; a DuckDB error here means a damaged file."""
+    try:
+        migrate(con, WAREHOUSE_SCHEMA_DIR)
+    except duckdb.Error as exc:
+        raise WarehouseUnreadable(_explain(path, str(exc))) from exc
+
+
+def _check_writable(path: Path) -> None:
+    """Create the parent directory and make sure DuckDB can write the file and its .wal beside it."""
+    if path.is_dir():
+        raise WarehouseUnreadable(_explain(path, "is a directory"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise WarehouseUnreadable(_explain(path, f"Not a directory: {exc}")) from exc
+    except OSError as exc:
+        raise WarehouseUnreadable(_explain(path, f"cannot create the directory: {exc}")) from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise WarehouseUnreadable(
+            _explain(path, f"Permission denied: directory {path.parent} is not writable")
+        )
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise WarehouseUnreadable(_explain(path, "Permission denied: the file is not readable and writable"))
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    """The in-process lock that makes this process's writers to one file take turns."""
+    with _process_locks_guard:
+        return _process_locks.setdefault(path, threading.Lock())
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    """True when DuckDB refused the file because another connection holds it."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _LOCK_CONFLICTS)
+
+
+def _locked_message(path: Path, detail: str, waited: float, read_only: bool) -> str:
+    """Who holds the file, why that blocks us, how long we waited and how to free it."""
+    match = _HOLDER.search(detail)
+    if match:
+        holder = f"process {match['pid']} ({match['program']})"
+    elif "unique file handle conflict" in detail.lower():
+        holder = "another connection of this same process"
+    else:
+        holder = "another process"
+    wanted = "read it" if read_only else "write it"
+    return (
+        f"warehouse file {path} is locked: {holder} holds it, and DuckDB allows one writer or many "
+        f"readers per file, never both, so we cannot {wanted}. Waited {waited:.1f}s. To free it, close "
+        f"your DuckDB session on this file (a duckdb CLI, a notebook, `retab-warehouse sql`) or wait for "
+        f"the running sync to finish, then retry."
+    )
+
+
+def _explain(path: Path, detail: str) -> str:
+    """A message that says what is wrong with the warehouse path and what to do about it."""
+    text = detail.lower()
+    if "not a valid duckdb database" in text or "corrupt" in text or "checksum" in text:
+        problem = "is not a DuckDB database file, or it is corrupted"
+        advice = (
+            "move it aside (a sync rebuilds the warehouse from the API) "
+            "or set RETAB_DUCKDB_PATH to another file"
+        )
+    elif "is a directory" in text:
+        problem = "is a directory, not a file"
+        advice = "set RETAB_DUCKDB_PATH to a file path such as warehouse/retab.duckdb"
+    elif "not a directory" in text:
+        problem = "has a parent that is a regular file, not a directory"
+        advice = "set RETAB_DUCKDB_PATH to a path inside a directory"
+    elif "permission denied" in text or "read-only file system" in text or "not writable" in text:
+        problem = "cannot be written (permission denied or a read-only file system)"
+        advice = (
+            "make the file and its directory writable (DuckDB also writes a .wal file beside it) "
+            "or set RETAB_DUCKDB_PATH to a writable location"
+        )
+    elif "version number" in text or "newer version" in text:
+        problem = "was written by a different DuckDB storage version"
+        advice = "upgrade the duckdb package to the version that wrote it, or move the file aside"
+    elif "no space left" in text or "disk full" in text:
+        problem = "cannot be written: the disk is full"
+        advice = "free some space or set RETAB_DUCKDB_PATH to another disk"
+    else:
+        problem = "cannot be opened"
+        advice = "check the file and its directory, or set RETAB_DUCKDB_PATH to another file"
+    return f"warehouse file {path} {problem}: {advice}. ({detail})"

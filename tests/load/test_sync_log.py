@@ -1,0 +1,231 @@
+"""retab.sync_log: attempts, failures, interrupted processes, source checks and days to refresh."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pytest
+
+from pipelines.load import (
+    SourceMismatch,
+    SyncLogEntry,
+    check_source,
+    mark_interrupted,
+    normalise_source,
+    open_run_days,
+    record_sync_failure,
+    record_sync_start,
+    replace_partition,
+)
+from pipelines.warehouse import open_writer
+
+from .loading import load_day, partition_load
+from .partition_rows import experiment_runs, run_ids, workflow_runs
+
+D1, D2, D3, D4, D5 = (date(2026, 5, d) for d in range(1, 6))
+SIM = "http://127.0.0.1:51234"
+API = "https://api.retab.com"
+
+
+@pytest.fixture
+def con(migrated_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_writer(migrated_path) as connection:
+        yield connection
+
+
+def entry(day: date = D1, *, endpoint: str = "runs", source: str = API, **changes: object) -> SyncLogEntry:
+    start = SyncLogEntry.start(endpoint=endpoint, day=day, source=source)
+    return replace(start, **changes)  # type: ignore[arg-type]
+
+
+def outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[object, ...]]:
+    rows = con.execute("SELECT sync_id, outcome, error, finished_at FROM retab.sync_log").fetchall()
+    return {sync_id: rest for sync_id, *rest in rows}
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_record_sync_start_leaves_running_rows(con) -> None:
+    entries = [entry(D1), entry(D2, endpoint="experiment-runs")]
+    record_sync_start(con, entries)
+    rows = con.execute(
+        "SELECT endpoint, day, outcome, source, pid, host FROM retab.sync_log ORDER BY day"
+    ).fetchall()
+    assert rows == [
+        ("runs", D1, "running", API, os.getpid(), socket.gethostname()),
+        ("experiment-runs", D2, "running", API, os.getpid(), socket.gethostname()),
+    ]
+
+
+def test_record_sync_failure_keeps_the_error_and_the_time(con) -> None:
+    attempt = entry()
+    record_sync_start(con, [attempt])
+    finished = datetime(2026, 5, 2, 3, 4, tzinfo=UTC)
+    record_sync_failure(con, attempt.sync_id, "HTTP 404 for /v1/workflows/runs" + "x" * 10_000, finished)
+    outcome, error, finished_at = outcomes(con)[attempt.sync_id]
+    assert outcome == "failed" and error.startswith("HTTP 404") and len(error) <= 4000
+    assert finished_at == finished
+
+
+def test_finished_copies_the_figures_of_a_partition() -> None:
+    class Figures:
+        rows, pages, rejected, open_runs, unknown_fields, bytes, seconds, complete = (
+            10,
+            2,
+            1,
+            3,
+            4,
+            999,
+            1.5,
+            True,
+        )
+        retries_by_cause: ClassVar[dict[str, int]] = {"429": 2, "5xx": 1}
+
+    done = entry().finished(Figures())
+    assert (done.rows, done.pages, done.retries, done.rejected, done.open_runs) == (10, 2, 3, 1, 3)
+    assert (done.unknown_fields, done.bytes, done.seconds, done.complete) == (4, 999, 1.5, True)
+    assert done.retries_by_cause == {"429": 2, "5xx": 1}
+
+
+def test_mark_interrupted_only_touches_dead_processes_of_this_host(con) -> None:
+    dead = entry(D1, pid=dead_pid())
+    alive = entry(D2, pid=os.getpid())
+    elsewhere = entry(D3, pid=dead_pid(), host="another-host")
+    finished = entry(D4, pid=dead_pid())
+    record_sync_start(con, [dead, alive, elsewhere, finished])
+    record_sync_failure(con, finished.sync_id, "boom", datetime.now(UTC))
+    assert mark_interrupted(con) == 1
+    states = {k: v[0] for k, v in outcomes(con).items()}
+    assert states == {
+        dead.sync_id: "interrupted",
+        alive.sync_id: "running",
+        elsewhere.sync_id: "running",
+        finished.sync_id: "failed",
+    }
+    assert f"process {dead.pid}" in outcomes(con)[dead.sync_id][1]
+    assert mark_interrupted(con) == 0
+
+
+def test_a_zombie_process_counts_as_gone(con) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        for _ in range(200):  # until it has exited, but is not reaped yet
+            state = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.01)
+        record_sync_start(con, [entry(pid=child.pid)])
+        assert mark_interrupted(con) == 1
+    finally:
+        child.wait()
+
+
+@pytest.mark.parametrize(
+    ("held", "syncing"),
+    [
+        (API, "https://API.retab.com/"),
+        (API, "https://api.retab.com/v1"),
+        (API, "https://api.retab.com:443"),
+        (SIM, "http://127.0.0.1:40000"),
+        (SIM, "http://localhost:5000/v1/"),
+    ],
+    ids=["case-and-slash", "trailing-v1", "default-port", "simulator-new-port", "simulator-localhost"],
+)
+def test_the_same_source_is_accepted(con, held: str, syncing: str) -> None:
+    load_day_from(con, held)
+    check_source(con, syncing)
+
+
+@pytest.mark.parametrize(
+    ("held", "syncing"),
+    [(SIM, API), (API, SIM), (API, "https://staging.retab.com"), (API, "http://api.retab.com")],
+    ids=["simulator-then-api", "api-then-simulator", "another-api", "plain-http"],
+)
+def test_another_source_is_refused_with_a_clear_message(con, held: str, syncing: str) -> None:
+    load_day_from(con, held)
+    with pytest.raises(SourceMismatch) as caught:
+        check_source(con, syncing)
+    message = str(caught.value)
+    assert normalise_source(held) in message and normalise_source(syncing) in message
+    assert "RETAB_DUCKDB_PATH" in message
+
+
+def test_failed_attempts_from_another_source_do_not_count(con) -> None:
+    wrong = entry(source="https://wrong.example.com")
+    record_sync_start(con, [wrong])
+    record_sync_failure(con, wrong.sync_id, "404", datetime.now(UTC))
+    check_source(con, API)
+    check_source(con, SIM)
+
+
+def test_an_empty_warehouse_accepts_any_source(con) -> None:
+    check_source(con, SIM)
+    check_source(con, API)
+
+
+def test_credentials_in_the_url_never_reach_the_warehouse(con) -> None:
+    record_sync_start(con, [entry(source="https://user:sk-secret@api.retab.com/v1?api_key=sk-secret")])
+    assert con.execute("SELECT source FROM retab.sync_log").fetchall() == [(API,)]
+
+
+def load_day_from(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """A successful runs sync of D1 from `source`."""
+    load = partition_load(
+        "runs", D1, {"workflow_runs": workflow_runs(D1, run_ids(D1, range(2)))}, source=source
+    )
+    with load.spool:
+        replace_partition(con, load)
+
+
+def sync_day(
+    con, day: date, status: str, outcome: str = "ok", *, complete: bool = True, age: int = 0
+) -> None:
+    """Load runs of `day` with `status`, then let the last attempt end with `outcome`."""
+    load_day(con, "runs", day, {"workflow_runs": workflow_runs(day, run_ids(day, range(3)), status=status)})
+    attempt = entry(day, complete=complete, started_at=datetime.now(UTC) + timedelta(minutes=age))
+    record_sync_start(con, [attempt])
+    if outcome == "failed":
+        record_sync_failure(con, attempt.sync_id, "boom", datetime.now(UTC))
+    elif outcome == "ok":
+        con.execute(
+            "UPDATE retab.sync_log SET outcome = 'ok', complete = ? WHERE sync_id = ?",
+            [complete, attempt.sync_id],
+        )
+
+
+def test_open_run_days_lists_open_runs_and_unfinished_syncs(con) -> None:
+    sync_day(con, date(2026, 4, 20), "running")  # before `since`
+    sync_day(con, D1, "completed")
+    sync_day(con, D2, "running")
+    sync_day(con, D3, "completed", outcome="failed", age=1)
+    sync_day(con, D4, "awaiting_review")
+    sync_day(con, D5, "completed", outcome="running", age=1)
+    # D1's last attempt is ok even though an earlier one failed
+    earlier = entry(D1, started_at=datetime.now(UTC) - timedelta(days=1))
+    record_sync_start(con, [earlier])
+    record_sync_failure(con, earlier.sync_id, "boom", datetime.now(UTC))
+    assert open_run_days(con, "runs", date(2026, 4, 25)) == [D2, D3, D4, D5]
+    assert open_run_days(con, "experiment-runs", date(2026, 4, 25)) == []
+
+
+def test_open_run_days_counts_unknown_statuses_as_open_and_per_endpoint(con) -> None:
+    load_day(con, "runs", D1, {"workflow_runs": workflow_runs(D1, run_ids(D1, range(2)), status="paused")})
+    load_day(con, "runs", D2, {"workflow_runs": workflow_runs(D2, run_ids(D2, range(2)), status="cancelled")})
+    load_day(con, "experiment-runs", D3, {"experiment_runs": experiment_runs(D3, ["e1"], status="queued")})
+    load_day(con, "experiment-runs", D4, {"experiment_runs": experiment_runs(D4, ["e2"], status="error")})
+    assert open_run_days(con, "runs", D1) == [D1]
+    assert open_run_days(con, "experiment-runs", D1) == [D3]
