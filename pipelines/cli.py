@@ -20,7 +20,9 @@ def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01"
+        ) from None
 
 
 def positive_int(text: str) -> int:
@@ -47,14 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="sync UTC days from the Retab API into DuckDB")
     sync.add_argument("--start", type=parse_day, required=True, help="first UTC day, YYYY-MM-DD")
     sync.add_argument("--end", type=parse_day, required=True, help="last UTC day (inclusive), YYYY-MM-DD")
-    sync.add_argument("--endpoint", choices=ENDPOINT_CHOICES, default="all", help="which listing (default all)")
-    sync.add_argument("--concurrency", type=positive_int, default=None, help="day windows fetched at once (4)")
+    sync.add_argument(
+        "--endpoint", choices=ENDPOINT_CHOICES, default="all", help="which listing (default all)"
+    )
+    sync.add_argument(
+        "--concurrency", type=positive_int, default=None, help="day windows fetched at once (4)"
+    )
     sync.add_argument(
         "--refresh-open",
         action="store_true",
         help="also re-sync earlier days within the lookback that still hold unfinished runs",
     )
-    sync.add_argument("--lookback-days", type=positive_int, default=None, help="lookback for --refresh-open (14)")
+    sync.add_argument(
+        "--lookback-days", type=positive_int, default=None, help="lookback for --refresh-open (14)"
+    )
     sync.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
     sync.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
 
@@ -107,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args)
     if args.command == "dev":
-        from pipelines.demo import run_dev
+        from pipelines.dev import run_dev
 
         return run_dev()
     return int(importlib.import_module(args.module).run(args))

@@ -1,0 +1,378 @@
+"""One sync: for each endpoint, day windows are fetched, flattened, spooled and loaded.
+
+    plan ──► open writer briefly: migrate, check source, log 'running' rows, find open days
+      │
+      ▼   (worker threads, `concurrency` windows at once)
+    fetch pages ─► flatten batches ─► spool (memory, then disk)
+      │
+      ▼   (caller's thread, as each window completes)
+    open writer ─► replace the (endpoint, day) partition in one transaction ─► close
+
+The writer holds the DuckDB file only while it loads, so readers get in between partitions.
+The CLI and the Dagster assets both call `sync()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.analytics import create_views
+from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.endpoints import ENDPOINTS, Endpoint
+from pipelines.errors import FatalResponse
+from pipelines.extract import iter_windows
+from pipelines.flatten import FLATTENERS, FlatBatch
+from pipelines.load import (
+    PartitionLoad,
+    SyncLogEntry,
+    check_source,
+    mark_interrupted,
+    open_run_days,
+    record_sync_failure,
+    record_sync_start,
+    replace_partition,
+)
+from pipelines.schemas import TABLE_SCHEMAS
+from pipelines.settings import Settings
+from pipelines.spool import Spool
+from pipelines.warehouse import open_writer
+
+log = logging.getLogger(__name__)
+
+FLATTEN_BATCH_RECORDS = 5_000  # records flattened at once: large enough to amortise Arrow calls
+
+
+@dataclass
+class PartitionResult:
+    """What happened to one (endpoint, day) partition."""
+
+    endpoint: str
+    day: date
+    ok: bool
+    rows: int = 0
+    pages: int = 0
+    retries_by_cause: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    open_runs: int = 0
+    unknown_fields: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    error: str | None = None
+
+    @property
+    def retries(self) -> int:
+        """Retries of any cause."""
+        return sum(self.retries_by_cause.values())
+
+
+@dataclass
+class SyncReport:
+    """Every partition a sync touched, in completion order."""
+
+    partitions: list[PartitionResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PartitionResult]:
+        """Partitions that were not replaced (their previous content is intact)."""
+        return [p for p in self.partitions if not p.ok]
+
+    @property
+    def ok(self) -> bool:
+        """True when every partition was replaced."""
+        return not self.failed
+
+
+@dataclass
+class WindowTotals:
+    """Figures summed over a window's flattened batches."""
+
+    rows: int = 0
+    rejected: int = 0
+    open_runs: int = 0
+    unknown_fields: int = 0
+    duplicates: int = 0
+
+    def add(self, batch: FlatBatch) -> None:
+        """Fold one batch's figures in."""
+        self.rows += batch.rows
+        self.rejected += batch.rejected
+        self.open_runs += batch.open_runs
+        self.unknown_fields += batch.unknown_fields
+        self.duplicates += batch.duplicates
+
+
+@dataclass
+class SpooledWindow:
+    """A window fetched and flattened, waiting for its load."""
+
+    spool: Spool
+    totals: WindowTotals
+    synced_at: datetime
+
+
+ProgressCallback = Callable[[str, date, int, int], None]  # (endpoint, day, pages, records) per page
+
+
+def endpoint_tables(endpoint: Endpoint) -> dict[str, pa.Schema]:
+    """The tables one endpoint's partitions fill, with their schemas."""
+    names = [endpoint.table, "rejected_records"]
+    if endpoint.table == "workflow_runs":
+        names.insert(1, "workflow_run_documents")
+    return {name: TABLE_SCHEMAS[name] for name in names}
+
+
+def client_config(settings: Settings) -> ClientConfig:
+    """The HTTP client's configuration from the sync settings."""
+    return ClientConfig(
+        api_key=settings.require_key(),
+        base_url=settings.base_url,
+        requests_per_second=settings.requests_per_second,
+        max_attempts=settings.max_attempts,
+        max_retry_seconds=settings.max_retry_seconds,
+    )
+
+
+def iter_batches(pages: Iterator[Page], size: int = FLATTEN_BATCH_RECORDS) -> Iterator[list[dict]]:
+    """Regroup page records into batches of about `size` records."""
+    pending: list[dict] = []
+    for page in pages:
+        pending.extend(page.records)
+        if len(pending) >= size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def spool_window(
+    endpoint: Endpoint, spill_dir: Path, progress: ProgressCallback | None
+) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
+    """A window processor for `iter_windows`: flatten the pages of one day into a spool."""
+    flatten = FLATTENERS[endpoint.name]
+
+    def process(day: date, pages: Iterator[Page], stats: WindowStats) -> SpooledWindow:
+        synced_at = datetime.now(UTC)
+        spool = Spool(endpoint_tables(endpoint), spill_dir=spill_dir)
+        totals = WindowTotals()
+        try:
+            for records in iter_batches(_reporting(pages, endpoint, day, stats, progress)):
+                batch = flatten(records, day=day, synced_at=synced_at)
+                for name, table in batch.tables.items():
+                    if table.num_rows:
+                        spool.append(name, table)
+                totals.add(batch)
+        except BaseException:
+            spool.close()
+            raise
+        return SpooledWindow(spool, totals, synced_at)
+
+    return process
+
+
+def _reporting(
+    pages: Iterator[Page],
+    endpoint: Endpoint,
+    day: date,
+    stats: WindowStats,
+    progress: ProgressCallback | None,
+) -> Iterator[Page]:
+    """Pass pages through, telling `progress` about each."""
+    for page in pages:
+        if progress is not None:
+            progress(endpoint.name, day, 1, len(page.records))
+        yield page
+
+
+def plan_refresh_days(
+    settings: Settings, endpoints: Sequence[Endpoint], today: date
+) -> dict[str, list[date]]:
+    """Earlier days within the lookback that still hold unfinished runs, per endpoint."""
+    since = today - timedelta(days=settings.lookback_days)
+    with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+        return {e.name: open_run_days(con, e.name, since) for e in endpoints}
+
+
+def sync(
+    settings: Settings,
+    endpoints: Sequence[Endpoint],
+    days: Sequence[date],
+    *,
+    refresh_open: bool = False,
+    progress: ProgressCallback | None = None,
+    on_partition: Callable[[PartitionResult], None] | None = None,
+    client: RetabClient | None = None,
+    today: date | None = None,
+) -> SyncReport:
+    """Replace every (endpoint, day) partition asked for; failures leave their day as it was."""
+    settings.require_key()
+    today = today or datetime.now(UTC).date()
+    plan = {e.name: sorted(set(days)) for e in endpoints}
+    if refresh_open:
+        for name, extra in plan_refresh_days(settings, endpoints, today).items():
+            plan[name] = sorted(set(plan[name]) | set(extra))
+
+    source = client_config(settings).base_url if client is None else client.config.base_url
+    entries = {
+        (name, day): SyncLogEntry.start(endpoint=name, day=day, source=source, pid=os.getpid(), host=_host())
+        for name, planned in plan.items()
+        for day in planned
+    }
+    with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+        check_source(con, source)
+        mark_interrupted(con)
+        record_sync_start(con, list(entries.values()))
+        create_views(con)
+
+    report = SyncReport()
+    own_client = client is None
+    client = client or RetabClient(client_config(settings))
+    try:
+        with tempfile.TemporaryDirectory(prefix="retab-spool-", dir=_spill_root(settings)) as spill:
+            for endpoint in endpoints:
+                _sync_endpoint(
+                    settings,
+                    client,
+                    endpoint,
+                    plan[endpoint.name],
+                    entries,
+                    Path(spill),
+                    progress,
+                    report,
+                    on_partition,
+                )
+    finally:
+        if own_client:
+            client.close()
+    return report
+
+
+def _sync_endpoint(
+    settings: Settings,
+    client: RetabClient,
+    endpoint: Endpoint,
+    days: Sequence[date],
+    entries: dict[tuple[str, date], SyncLogEntry],
+    spill_dir: Path,
+    progress: ProgressCallback | None,
+    report: SyncReport,
+    on_partition: Callable[[PartitionResult], None] | None,
+) -> None:
+    """Fetch, flatten and load one endpoint's days; a fatal API error stops the rest of them."""
+    windows = iter_windows(
+        client, endpoint, days, spool_window(endpoint, spill_dir, progress), concurrency=settings.concurrency
+    )
+    fatal: BaseException | None = None
+    try:
+        for outcome in windows:
+            entry = entries[(endpoint.name, outcome.day)]
+            if outcome.error is not None or outcome.result is None:
+                error = outcome.error or RuntimeError("the window produced nothing")
+                result = _failed(endpoint, outcome.day, outcome.stats, error)
+                _log_failure(settings, entry, error)
+                if isinstance(error, FatalResponse):
+                    fatal = error
+            else:
+                result = _load(settings, endpoint, outcome.day, outcome.stats, outcome.result, entry)
+            report.partitions.append(result)
+            if on_partition is not None:
+                on_partition(result)
+            if fatal is not None:
+                break
+    finally:
+        windows.close()  # type: ignore[attr-defined]
+    if fatal is not None:
+        for day in days:
+            if not any(p.endpoint == endpoint.name and p.day == day for p in report.partitions):
+                report.partitions.append(PartitionResult(endpoint.name, day, ok=False, error=str(fatal)))
+                _log_failure(settings, entries[(endpoint.name, day)], fatal)
+
+
+def _load(
+    settings: Settings,
+    endpoint: Endpoint,
+    day: date,
+    stats: WindowStats,
+    window: SpooledWindow,
+    entry: SyncLogEntry,
+) -> PartitionResult:
+    """Swap one spooled window into the warehouse; a failure is reported, not raised."""
+    result = _result(endpoint, day, stats, window.totals)
+    entry = entry.finished(result)
+    try:
+        with window.spool, open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+            replace_partition(
+                con, PartitionLoad(endpoint=endpoint.name, day=day, spool=window.spool, log=entry)
+            )
+    except Exception as error:
+        log.error("loading %s %s failed: %s", endpoint.name, day, error)
+        _log_failure(settings, entry, error)
+        result.ok = False
+        result.error = str(error)
+    return result
+
+
+def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: WindowTotals) -> PartitionResult:
+    return PartitionResult(
+        endpoint=endpoint.name,
+        day=day,
+        ok=True,
+        rows=totals.rows,
+        pages=stats.pages,
+        retries_by_cause=dict(Counter(stats.retries)),
+        rejected=totals.rejected,
+        open_runs=totals.open_runs,
+        unknown_fields=totals.unknown_fields,
+        duplicates=totals.duplicates,
+        bytes=stats.bytes,
+        seconds=stats.seconds,
+        complete=stats.complete,
+    )
+
+
+def _failed(
+    endpoint: Endpoint, day: date, stats: WindowStats | None, error: BaseException
+) -> PartitionResult:
+    log.error("syncing %s %s failed: %s", endpoint.name, day, error)
+    result = PartitionResult(endpoint=endpoint.name, day=day, ok=False, error=str(error))
+    if stats is not None:
+        result.pages, result.bytes, result.seconds = stats.pages, stats.bytes, stats.seconds
+        result.retries_by_cause = dict(Counter(stats.retries))
+    return result
+
+
+def _log_failure(settings: Settings, entry: SyncLogEntry, error: BaseException) -> None:
+    """Mark the partition's sync_log row failed; if even that fails, say so in the log."""
+    try:
+        with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+            record_sync_failure(con, entry.sync_id, str(error), datetime.now(UTC))
+    except Exception as log_error:
+        log.warning(
+            "could not record the failure of %s %s in sync_log: %s", entry.endpoint, entry.day, log_error
+        )
+
+
+def _spill_root(settings: Settings) -> str | None:
+    """Spill next to the warehouse file when its folder exists (same disk), else the system temp."""
+    folder = settings.duckdb_path.resolve().parent
+    return str(folder) if folder.is_dir() else None
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def parse_endpoints(name: str) -> list[Endpoint]:
+    """`runs`, `experiment-runs` or `all`."""
+    return list(ENDPOINTS.values()) if name == "all" else [ENDPOINTS[name]]

@@ -1,0 +1,159 @@
+"""`retab-warehouse sync`: progress on a terminal, a summary at the end, exit codes 0/1."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipelines.settings import MissingApiKey, Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipelines.endpoints import Endpoint
+    from pipelines.sync import PartitionResult, SyncReport
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every UTC day from start to end, inclusive."""
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Environment settings with the command line's overrides."""
+    return Settings.from_env(
+        duckdb_path=Path(args.db) if getattr(args, "db", None) else None,
+        concurrency=getattr(args, "concurrency", None),
+        lookback_days=getattr(args, "lookback_days", None),
+    )
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """Run the sync the arguments ask for and print what happened."""
+    from pipelines.sync import parse_endpoints
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = settings_from_args(args)
+    try:
+        settings.require_key()
+    except MissingApiKey as error:
+        print(f"retab-warehouse sync: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    days = days_between(args.start, args.end)
+    return sync_and_report(
+        settings, parse_endpoints(args.endpoint), days, refresh_open=args.refresh_open, quiet=args.quiet
+    )
+
+
+def sync_and_report(
+    settings: Settings,
+    endpoints: Sequence[Endpoint],
+    days: Sequence[date],
+    *,
+    refresh_open: bool,
+    quiet: bool = False,
+) -> int:
+    """Sync with a progress bar on a terminal, print the summary, return the exit code."""
+    from rich.console import Console
+
+    from pipelines.sync import SyncReport, sync
+
+    console = Console(stderr=True)
+    show_progress = console.is_terminal and not quiet
+    try:
+        if show_progress:
+            report = _sync_with_progress(console, settings, endpoints, days, refresh_open)
+        else:
+            report = sync(settings, endpoints, days, refresh_open=refresh_open)
+    except Exception as error:
+        console.print(f"[bold red]sync failed:[/] {error}", markup=True, highlight=False)
+        console.print("Nothing partial was written: every day keeps its previous content.")
+        return EXIT_FAILED
+    print_summary(console, report)
+    return EXIT_OK if isinstance(report, SyncReport) and report.ok else EXIT_FAILED
+
+
+def _sync_with_progress(
+    console: Console,
+    settings: Settings,
+    endpoints: Sequence[Endpoint],
+    days: Sequence[date],
+    refresh_open: bool,
+) -> SyncReport:
+    """`sync()` under a rich progress bar of days, pages and rows."""
+    import threading
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.sync import sync
+
+    lock = threading.Lock()
+    counts = {"pages": 0, "rows": 0}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[pages]:,} pages  {task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("days", total=len(days) * len(endpoints), pages=0, rows=0)
+
+        def on_page(endpoint: str, day: date, pages: int, records: int) -> None:
+            with lock:
+                counts["pages"] += pages
+                counts["rows"] += records
+                bar.update(task, pages=counts["pages"], rows=counts["rows"])
+
+        def on_partition(result: PartitionResult) -> None:
+            bar.update(task, advance=1)
+
+        return sync(
+            settings, endpoints, days, refresh_open=refresh_open, progress=on_page, on_partition=on_partition
+        )
+
+
+def print_summary(console: Console, report: SyncReport) -> None:
+    """One line per endpoint, then each failed partition with its reason."""
+    from rich.table import Table
+
+    table = Table(title="sync summary", title_justify="left")
+    for column in (
+        "endpoint",
+        "days ok",
+        "days failed",
+        "rows",
+        "pages",
+        "retries",
+        "rejected",
+        "open runs",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    for endpoint in sorted({p.endpoint for p in report.partitions}):
+        parts = [p for p in report.partitions if p.endpoint == endpoint]
+        ok = [p for p in parts if p.ok]
+        table.add_row(
+            endpoint,
+            str(len(ok)),
+            str(len(parts) - len(ok)),
+            f"{sum(p.rows for p in ok):,}",
+            f"{sum(p.pages for p in parts):,}",
+            f"{sum(p.retries for p in parts):,}",
+            f"{sum(p.rejected for p in ok):,}",
+            f"{sum(p.open_runs for p in ok):,}",
+            f"{max((p.seconds for p in parts), default=0.0):.1f}",
+        )
+    console.print(table)
+    for failed in report.failed:
+        console.print(f"[red]{failed.endpoint} {failed.day} failed:[/] {failed.error}", highlight=False)
+    if report.failed:
+        console.print("Failed days keep their previous content; run the same command again to retry them.")
