@@ -1,0 +1,236 @@
+"""One asset step's sync: which days to fetch, and one materialization per day with that day's figures.
+
+A single-run range (a 90-day backfill) is one step. Left alone, Dagster writes one materialization
+per partition at the end of the step, all with the same metadata. Here each day's own figures
+are attached to its own partition as `sync()` commits it:
+
+    sync() ──on_partition(result)──► PartitionRecorder.record
+                                       ├─ ok:     context.add_asset_metadata(figures, partition_key=day)
+                                       └─ failed: remembered
+    step end ── every day ok ──► MaterializeResult(): Dagster writes day D's event with day D's figures
+             └─ some failed ──► context.log_event(AssetMaterialization(partition=D)) per committed day,
+                                then Failure naming the failed days; those days stay as they were
+
+A re-execution of a run (Dagster's "re-execute from failure", or a run retry after a crash) does
+not fetch again the days that the first attempt committed: sync_log says which, and their
+figures come from there.
+"""
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import dagster as dg
+
+from assets.partitions import day_key, key_days
+from assets.resources import RetabApiResource, WarehouseResource, sync_settings
+from pipelines.endpoints import Endpoint
+from pipelines.errors import FatalResponse, InsecureBaseURL, RetabError, TLSFailure
+from pipelines.load import SourceMismatch
+from pipelines.migrations import MigrationError
+from pipelines.settings import MissingApiKey, Settings
+from pipelines.sync import PartitionResult, SyncReport
+from pipelines.warehouse import WarehouseLocked, WarehouseMissing, WarehouseUnreadable, open_reader
+
+# Errors that no retry fixes: a wrong key or URL, a refused scheme, a bad warehouse file.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    MissingApiKey,
+    FatalResponse,
+    InsecureBaseURL,
+    TLSFailure,
+    SourceMismatch,
+    WarehouseUnreadable,
+    MigrationError,
+)
+# Errors that may pass: the warehouse held by another process, retries of a transient fault exhausted.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (WarehouseLocked, RetabError)
+
+
+def partition_metadata(result: PartitionResult, source: str) -> dict[str, Any]:
+    """One partition's figures, numeric so that the UI plots them across materializations."""
+    metadata: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(result.rows),
+        "pages": dg.MetadataValue.int(result.pages),
+        "retries": dg.MetadataValue.int(result.retries),
+        "rejected": dg.MetadataValue.int(result.rejected),
+        "open_runs": dg.MetadataValue.int(result.open_runs),
+        "unknown_fields": dg.MetadataValue.int(result.unknown_fields),
+        "duplicates": dg.MetadataValue.int(result.duplicates),
+        "bytes": dg.MetadataValue.int(result.bytes),
+        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+        "complete": dg.MetadataValue.bool(result.complete),
+        "source": dg.MetadataValue.text(source),
+    }
+    if result.retries_by_cause:
+        metadata["retries_by_cause"] = dg.MetadataValue.json(dict(result.retries_by_cause))
+    return metadata
+
+
+class PartitionRecorder:
+    """Turns the PartitionResults of one asset step's sync into that step's Dagster events."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        endpoint: Endpoint,
+        api: RetabApiResource,
+        warehouse: WarehouseResource,
+    ) -> None:
+        self._context = context
+        self._endpoint = endpoint
+        self._api = api
+        self._warehouse = warehouse
+        self._committed: dict[date, PartitionResult] = {}
+        self._failed: dict[date, PartitionResult] = {}
+        self._settings: Settings | None = None
+        self._requested: list[date] = []
+
+    @property
+    def settings(self) -> Settings:
+        """The engine's settings for this run (MissingApiKey when the key is empty)."""
+        if self._settings is None:
+            self._settings = sync_settings(self._api, self._warehouse)
+        return self._settings
+
+    def days_to_fetch(self) -> list[date]:
+        """The run's days, less those an earlier attempt of this run already committed."""
+        days = key_days(self._context.partition_keys)
+        for result in self._committed_by_earlier_attempt(days):
+            self._context.log.info(
+                f"{self._endpoint.name} {result.day}: committed by an earlier attempt of this run "
+                f"({result.rows} rows); not fetched again"
+            )
+            self._remember(result)
+        self._requested = [day for day in days if day not in self._committed]
+        return self._requested
+
+    def record(self, result: PartitionResult) -> None:
+        """sync()'s on_partition callback: attach an ok day's figures to its partition, or note a failure."""
+        if result.ok:
+            self._context.log.info(
+                f"{self._endpoint.name} {result.day}: committed {result.rows} rows "
+                f"({result.pages} pages, {result.retries} retries, {result.rejected} rejected, "
+                f"{result.open_runs} open) in {result.seconds:.1f}s"
+            )
+            self._remember(result)
+        else:
+            self._context.log.error(f"{self._endpoint.name} {result.day}: not replaced: {result.error}")
+            self._failed[result.day] = result
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """Turn the engine's errors into a Dagster Failure with the engine's message (no HTTP stack trace)."""
+        try:
+            yield
+        except PERMANENT_ERRORS as error:
+            self._materialize_committed()
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        except TRANSIENT_ERRORS as error:
+            self._materialize_committed()
+            raise dg.Failure(description=str(error)) from None
+        except BaseException:
+            self._materialize_committed()
+            raise
+
+    def result(self, report: SyncReport) -> dg.MaterializeResult:
+        """The step's result when every day committed; else materialize the committed ones and fail."""
+        for partition in report.partitions:  # days a fatal error stopped are reported, not called back
+            if partition.day not in self._committed and partition.day not in self._failed:
+                self.record(partition)
+        for day in self._requested:
+            if day not in self._committed and day not in self._failed:
+                self.record(PartitionResult(self._endpoint.name, day, ok=False, error="not synced"))
+        if not self._failed:
+            return dg.MaterializeResult()
+        self._materialize_committed()
+        raise dg.Failure(
+            description=failure_description(
+                self._endpoint, list(self._failed.values()), len(self._committed)
+            ),
+            metadata={
+                "failed_days": dg.MetadataValue.int(len(self._failed)),
+                "committed_days": dg.MetadataValue.int(len(self._committed)),
+                "failed": dg.MetadataValue.json(
+                    {day_key(d): r.error for d, r in sorted(self._failed.items())}
+                ),
+            },
+        )
+
+    def _remember(self, result: PartitionResult) -> None:
+        self._committed[result.day] = result
+        self._context.add_asset_metadata(self._metadata(result), partition_key=day_key(result.day))
+
+    def _metadata(self, result: PartitionResult) -> dict[str, Any]:
+        return partition_metadata(result, self.settings.base_url)
+
+    def _materialize_committed(self) -> None:
+        """Write the committed days' materializations now: the step will not produce its output."""
+        for day, result in sorted(self._committed.items()):
+            self._context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=self._context.asset_key, partition=day_key(day), metadata=self._metadata(result)
+                )
+            )
+
+    def _committed_by_earlier_attempt(self, days: Sequence[date]) -> list[PartitionResult]:
+        """For a re-executed run: the days sync_log shows committed since the first attempt began."""
+        run = self._context.run
+        if run.parent_run_id is None or not days:
+            return []
+        root = self._context.instance.get_run_record_by_id(run.root_run_id or run.parent_run_id)
+        if root is None:
+            return []
+        try:
+            with open_reader(self.settings.duckdb_path, lock_wait=self.settings.lock_wait) as con:
+                return committed_since(con, self._endpoint.name, days, root.create_timestamp)
+        except WarehouseMissing:
+            return []
+
+
+def committed_since(con: Any, endpoint: str, days: Sequence[date], since: datetime) -> list[PartitionResult]:
+    """Days whose latest sync attempt started at or after `since` and committed, with its figures."""
+    rows = con.execute(
+        """
+        SELECT day, rows, pages, retries_by_cause, rejected, open_runs, unknown_fields, bytes, seconds,
+               complete
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
+            FROM retab.sync_log
+            WHERE endpoint = ? AND day IN (SELECT unnest(?::DATE[])) AND started_at >= ?
+        )
+        WHERE n = 1 AND outcome = 'ok'
+        ORDER BY day
+        """,
+        [endpoint, list(days), since],
+    ).fetchall()
+    return [
+        PartitionResult(
+            endpoint=endpoint,
+            day=day,
+            ok=True,
+            rows=rows_ or 0,
+            pages=pages or 0,
+            retries_by_cause=json.loads(by_cause) if by_cause else {},
+            rejected=rejected or 0,
+            open_runs=open_runs or 0,
+            unknown_fields=unknown or 0,
+            bytes=nbytes or 0,
+            seconds=seconds or 0.0,
+            complete=bool(complete),
+        )
+        for day, rows_, pages, by_cause, rejected, open_runs, unknown, nbytes, seconds, complete in rows
+    ]
+
+
+def failure_description(endpoint: Endpoint, failed: Sequence[PartitionResult], committed: int) -> str:
+    """What failed, what was kept, and how to re-launch only the failed days."""
+    lines = [
+        f"{len(failed)} day(s) of {endpoint.name} failed and were left as they were; the {committed} "
+        f"day(s) committed in this run are materialized and stay so. To fetch only the failed days, "
+        f"launch a backfill of the failed partitions (UI: Materialize... > 'Failed and missing'), or "
+        f"re-execute this run from failure.",
+    ]
+    lines += [f"  {result.day}: {result.error}" for result in sorted(failed, key=lambda r: r.day)]
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""Dagster resources: how to reach the Retab API, and where the DuckDB warehouse file is.
+
+Both only hold settings; `sync_settings()` turns them into the engine's `Settings`. Values left at
+None are read from the environment when a run starts (the same variables as the CLI).
+"""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from pipelines.settings import MissingApiKey, Settings
+from pipelines.warehouse import open_reader
+
+_DEFAULTS = Settings()
+
+
+class RetabApiResource(dg.ConfigurableResource):
+    """The Retab API: key, base URL, day windows fetched at once, rate limit and HTTP retry budget.
+
+    Transient HTTP faults (429, 5xx, timeouts) are retried by the client's tenacity policy within
+    `max_attempts` and `max_retry_seconds`; the assets set no Dagster RetryPolicy on top, since the
+    two would multiply. A crashed run is re-launched by the instance's run_retries (dagster.yaml).
+    """
+
+    api_key: str = Field(
+        repr=False,
+        description="Retab API key. Give it as EnvVar('RETAB_API_KEY') so that the UI shows the variable's "
+        "name, never its value.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="API base URL; None reads $RETAB_API_BASE_URL at run time, else https://api.retab.com.",
+    )
+    concurrency: int = Field(default=_DEFAULTS.concurrency, ge=1, description="Day windows fetched at once.")
+    requests_per_second: float = Field(
+        default=_DEFAULTS.requests_per_second, gt=0, description="Request rate shared by all windows."
+    )
+    max_attempts: int = Field(
+        default=_DEFAULTS.max_attempts, ge=1, description="Attempts per request for transient faults."
+    )
+    max_retry_seconds: float = Field(
+        default=_DEFAULTS.max_retry_seconds, gt=0, description="Time budget for retrying one request."
+    )
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file: one writer or many readers at a time, each waiting `lock_wait` at most."""
+
+    path: str | None = Field(
+        default=None,
+        description="DuckDB file; None reads $RETAB_DUCKDB_PATH at run time, else warehouse/retab.duckdb.",
+    )
+    lock_wait: float = Field(
+        default=_DEFAULTS.lock_wait, ge=0, description="Seconds to wait for another holder of the file."
+    )
+    lookback_days: int = Field(
+        default=_DEFAULTS.lookback_days,
+        ge=1,
+        description="Days back that the nightly schedule re-syncs while they hold unfinished runs.",
+    )
+
+    def file(self, environ: Mapping[str, str] | None = None) -> Path:
+        """The warehouse file this resource points at."""
+        return Settings.from_env(environ, duckdb_path=Path(self.path) if self.path else None).duckdb_path
+
+    @contextmanager
+    def reader(self, lock_wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (WarehouseMissing if the file does not exist yet)."""
+        with open_reader(self.file(), lock_wait=self.lock_wait if lock_wait is None else lock_wait) as con:
+            yield con
+
+
+def sync_settings(
+    api: RetabApiResource, warehouse: WarehouseResource, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """The engine's settings for a run; MissingApiKey when the key resolved to an empty value."""
+    if not api.api_key.strip():
+        raise MissingApiKey()
+    return Settings.from_env(
+        environ,
+        api_key=api.api_key,
+        base_url=api.base_url,
+        duckdb_path=warehouse.file(environ),
+        concurrency=api.concurrency,
+        requests_per_second=api.requests_per_second,
+        max_attempts=api.max_attempts,
+        max_retry_seconds=api.max_retry_seconds,
+        lock_wait=warehouse.lock_wait,
+        lookback_days=warehouse.lookback_days,
+    )

@@ -1,0 +1,64 @@
+"""The Retab sync assets: one partition per UTC day, filled by the same `pipelines.sync.sync` as the CLI.
+
+A range of days (a backfill) is one run and one step (BackfillPolicy.single_run): the engine fetches
+`concurrency` days at once and commits each day in its own transaction as it completes. Every
+asset and check that opens the DuckDB file is in pool "retab_warehouse" (limit 1 in dagster.yaml),
+because DuckDB allows one writer per file.
+"""
+
+import dagster as dg
+
+from assets.materializations import PartitionRecorder
+from assets.partitions import DAILY
+from assets.resources import RetabApiResource, WarehouseResource
+from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
+from pipelines.sync import sync
+
+GROUP = "retab"
+POOL = "retab_warehouse"
+WORKFLOW_RUNS_KEY = dg.AssetKey(["retab", "workflow_runs"])
+EXPERIMENT_RUNS_KEY = dg.AssetKey(["retab", "experiment_runs"])
+ENDPOINT_KEYS: dict[str, dg.AssetKey] = {
+    WORKFLOW_RUNS.name: WORKFLOW_RUNS_KEY,
+    EXPERIMENT_RUNS.name: EXPERIMENT_RUNS_KEY,
+}
+
+
+def sync_asset(endpoint: Endpoint, key: dg.AssetKey, description: str) -> dg.AssetsDefinition:
+    """A daily-partitioned asset that syncs one endpoint's days into retab.<table>."""
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        description=description,
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POOL,
+        kinds={"duckdb"},
+        metadata={"table": f"retab.{endpoint.table}", "api_path": endpoint.path},
+    )
+    def _sync(
+        context: dg.AssetExecutionContext, retab_api: RetabApiResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        recorder = PartitionRecorder(context, endpoint, retab_api, warehouse)
+        with recorder.failures():
+            report = sync(
+                recorder.settings, [endpoint], recorder.days_to_fetch(), on_partition=recorder.record
+            )
+        return recorder.result(report)
+
+    return _sync
+
+
+retab_workflow_runs = sync_asset(
+    WORKFLOW_RUNS,
+    WORKFLOW_RUNS_KEY,
+    "Workflow runs (GET /v1/workflows/runs) by UTC day of created_at, in retab.workflow_runs and "
+    "retab.workflow_run_documents. Each day is replaced in one transaction.",
+)
+retab_experiment_runs = sync_asset(
+    EXPERIMENT_RUNS,
+    EXPERIMENT_RUNS_KEY,
+    "Experiment runs (GET /v1/workflows/experiments/runs) by UTC day of created_at, in "
+    "retab.experiment_runs. Each day is replaced in one transaction.",
+)

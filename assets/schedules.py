@@ -1,0 +1,139 @@
+"""The sync job and its schedules: nightly (yesterday + days still settling) and, optionally, today.
+
+Nightly at 02:15 UTC, running by default: for each endpoint, yesterday plus every day within the
+lookback that is not settled: it holds unfinished runs or its last sync failed (`open_run_days`),
+or its last sync started before the day was over (a partial day, e.g. from the `retab_today`
+schedule, whose nightly sync was missed). Consecutive days become one single-run range, so a
+typical night is one run per endpoint, and late status changes land without manual work.
+"""
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import duckdb
+
+from assets.partitions import contiguous_ranges, day_key, partitions_start, range_tags
+from assets.resources import WarehouseResource
+from assets.retab import ENDPOINT_KEYS, GROUP
+from pipelines.endpoints import ENDPOINTS
+from pipelines.load import open_run_days
+from pipelines.warehouse import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+
+NIGHTLY_CRON = "15 2 * * *"
+TODAY_EVERY_ENV = "RETAB_TODAY_EVERY_MINUTES"
+DEFAULT_TODAY_EVERY = 30
+SCHEDULE_LOCK_WAIT = 20.0  # a tick must answer well within Dagster's schedule timeout
+
+sync_job = dg.define_asset_job(
+    "retab_sync",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Sync Retab days into DuckDB: the assets of group 'retab' and their checks.",
+)
+
+
+def nightly_days(
+    yesterday: date, open_days: Mapping[str, Sequence[date]], first_day: date
+) -> dict[str, list[date]]:
+    """Per endpoint: yesterday and the open days before it, none before the first partition."""
+    return {
+        endpoint: sorted(day for day in {yesterday, *days} if first_day <= day <= yesterday)
+        for endpoint, days in open_days.items()
+    }
+
+
+def partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
+    """Days >= since whose latest sync attempt started before the day ended (UTC)."""
+    rows = con.execute(
+        """
+        SELECT day FROM (
+            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
+            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
+        )
+        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
+        ORDER BY day
+        """,
+        [endpoint, since],
+    ).fetchall()
+    return [day for (day,) in rows]
+
+
+def read_unsettled_days(
+    warehouse: WarehouseResource, today: date, log: logging.Logger | None = None
+) -> dict[str, list[date]]:
+    """Days within the lookback that are not settled; none when the file cannot be read."""
+    since = today - timedelta(days=warehouse.lookback_days)
+    try:
+        with warehouse.reader(lock_wait=min(warehouse.lock_wait, SCHEDULE_LOCK_WAIT)) as con:
+            return {
+                name: sorted({*open_run_days(con, name, since), *partial_days(con, name, since)})
+                for name in ENDPOINTS
+            }
+    except WarehouseMissing:
+        return {name: [] for name in ENDPOINTS}
+    except (WarehouseLocked, WarehouseUnreadable) as error:
+        if log is not None:
+            log.warning(f"syncing yesterday only; could not read the open days: {error}")
+        return {name: [] for name in ENDPOINTS}
+
+
+def nightly_run_requests(
+    scheduled: datetime, warehouse: WarehouseResource, log: logging.Logger | None = None
+) -> list[dg.RunRequest]:
+    """One single-run range per endpoint and run of consecutive days to (re-)sync."""
+    today = scheduled.date()
+    unsettled = read_unsettled_days(warehouse, today, log)
+    plan = nightly_days(today - timedelta(days=1), unsettled, partitions_start())
+    requests = []
+    for endpoint, days in plan.items():
+        key = ENDPOINT_KEYS[endpoint]
+        for first, last in contiguous_ranges(days):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"nightly:{today}:{key.to_user_string()}:{first}...{last}",
+                    asset_selection=[key],
+                    tags={**range_tags(first, last), "retab/trigger": "nightly"},
+                )
+            )
+    return requests
+
+
+@dg.schedule(
+    name="retab_nightly",
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone="UTC",
+    job=sync_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="02:15 UTC: sync yesterday, and re-sync the days of the lookback that are not settled.",
+)
+def retab_nightly(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource) -> list[dg.RunRequest]:
+    return nightly_run_requests(context.scheduled_execution_time, warehouse, context.log)
+
+
+def today_every_minutes(environ: Mapping[str, str] | None = None) -> int:
+    """$RETAB_TODAY_EVERY_MINUTES (1..60) or 30."""
+    env = os.environ if environ is None else environ
+    text = env.get(TODAY_EVERY_ENV) or str(DEFAULT_TODAY_EVERY)
+    if not text.isdigit() or not 1 <= int(text) <= 60:
+        raise ValueError(f"{TODAY_EVERY_ENV}={text!r} must be a whole number of minutes from 1 to 60")
+    return int(text)
+
+
+def every_minutes_cron(minutes: int) -> str:
+    """A cron expression firing every `minutes` minutes of each hour (60: on the hour)."""
+    return "0 * * * *" if minutes == 60 else f"*/{minutes} * * * *"
+
+
+@dg.schedule(
+    name="retab_today",
+    cron_schedule=every_minutes_cron(today_every_minutes()),
+    execution_timezone="UTC",
+    job=sync_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Every ${TODAY_EVERY_ENV} minutes (default 30): sync today's partial day. Off by default.",
+)
+def retab_today(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    today = context.scheduled_execution_time.date()
+    return dg.RunRequest(partition_key=day_key(today), tags={"retab/trigger": "today"})

@@ -1,0 +1,183 @@
+"""Schedule ticks: the partitions the nightly schedule requests given the warehouse; late updates settle."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import handmade_warehouse as hw
+import pytest
+from sim_world import DAYS, END
+
+from assets.definitions import defs
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
+from assets.resources import WarehouseResource
+from assets.schedules import every_minutes_cron, nightly_days, today_every_minutes
+from pipelines.endpoints import ENDPOINTS
+from pipelines.load import open_run_days
+from pipelines.warehouse import open_reader, open_writer
+from retab_sim import Simulator
+
+NIGHTLY = defs.resolve_schedule_def("retab_nightly")
+TODAY = defs.resolve_schedule_def("retab_today")
+AT_0215 = datetime(2026, 5, 11, 2, 15, tzinfo=UTC)  # yesterday: 2026-05-10
+
+
+def tick(schedule: dg.ScheduleDefinition, when: datetime, warehouse: WarehouseResource | None = None):
+    context = dg.build_schedule_context(
+        scheduled_execution_time=when,
+        resources={"warehouse": warehouse or WarehouseResource()},
+        repository_def=defs.get_repository_def(),
+    )
+    return schedule.evaluate_tick(context)
+
+
+def requested(result) -> dict[str, list[tuple[str, str]]]:
+    """asset key -> the (first, last) day ranges its run requests ask for."""
+    ranges: dict[str, list[tuple[str, str]]] = {}
+    for request in result.run_requests or []:
+        (key,) = request.asset_selection
+        ranges.setdefault(key.to_user_string(), []).append(
+            (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG])
+        )
+    return {key: sorted(value) for key, value in ranges.items()}
+
+
+def test_nightly_runs_at_0215_utc_by_default_and_today_s_schedule_is_stopped() -> None:
+    assert (NIGHTLY.cron_schedule, NIGHTLY.execution_timezone) == ("15 2 * * *", "UTC")
+    assert NIGHTLY.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert (TODAY.cron_schedule, TODAY.default_status) == ("*/30 * * * *", dg.DefaultScheduleStatus.STOPPED)
+
+
+def test_nightly_requests_yesterday_when_the_warehouse_does_not_exist_yet(tmp_path: Path) -> None:
+    result = tick(NIGHTLY, AT_0215, WarehouseResource(path=str(tmp_path / "absent.duckdb")))
+
+    assert requested(result) == {
+        "retab/workflow_runs": [("2026-05-10", "2026-05-10")],
+        "retab/experiment_runs": [("2026-05-10", "2026-05-10")],
+    }
+    assert not (tmp_path / "absent.duckdb").exists(), "the schedule only reads"
+
+
+def test_nightly_resyncs_the_days_of_the_lookback_that_are_not_settled(tmp_path: Path) -> None:
+    path = hw.create(tmp_path / "w.duckdb")
+    con = hw.connect(path)
+    for day in [date(2026, 4, 20), *(date(2026, 5, 1) + timedelta(days=n) for n in range(10))]:
+        hw.add_runs(con, "workflow_runs", day, 5)
+        hw.add_runs(con, "experiment_runs", day, 2)
+        hw.add_sync(con, "runs", day)
+        hw.add_sync(con, "experiment-runs", day)
+    hw.add_run(con, "workflow_runs", "old-pending", date(2026, 4, 20), "pending")  # before the lookback
+    hw.add_run(con, "workflow_runs", "running-3rd", date(2026, 5, 3), "running")
+    hw.add_run(con, "workflow_runs", "review-4th", date(2026, 5, 4), "awaiting_review")
+    hw.add_run(con, "workflow_runs", "queued-7th", date(2026, 5, 7), "queued")
+    failed_later = datetime(2026, 5, 10, 3, tzinfo=UTC)
+    hw.add_sync(con, "experiment-runs", date(2026, 5, 8), "failed", started_at=failed_later)
+    during_the_day = datetime(2026, 4, 30, 18, tzinfo=UTC)  # its nightly sync was missed: still partial
+    hw.add_runs(con, "experiment_runs", date(2026, 4, 30), 2)
+    hw.add_sync(con, "experiment-runs", date(2026, 4, 30), started_at=during_the_day)
+    con.close()
+
+    result = tick(NIGHTLY, AT_0215, WarehouseResource(path=str(path)))
+
+    assert requested(result) == {
+        "retab/workflow_runs": [
+            ("2026-05-03", "2026-05-04"),
+            ("2026-05-07", "2026-05-07"),
+            ("2026-05-10", "2026-05-10"),
+        ],
+        "retab/experiment_runs": [
+            ("2026-04-30", "2026-04-30"),
+            ("2026-05-08", "2026-05-08"),
+            ("2026-05-10", "2026-05-10"),
+        ],
+    }
+    keys = [request.run_key for request in result.run_requests or []]
+    assert len(set(keys)) == len(keys), "distinct run keys: a repeated tick does not launch twice"
+
+
+def test_nightly_requests_yesterday_only_when_the_warehouse_stays_locked(tmp_path: Path) -> None:
+    path = hw.create(tmp_path / "w.duckdb")
+    con = hw.connect(path)
+    hw.add_run(con, "workflow_runs", "running-3rd", date(2026, 5, 3), "running")
+    con.close()
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with open_writer(path, lock_wait=5):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        holding.wait(10)
+        result = tick(NIGHTLY, AT_0215, WarehouseResource(path=str(path), lock_wait=0.3))
+    finally:
+        release.set()
+        thread.join()
+
+    assert requested(result)["retab/workflow_runs"] == [("2026-05-10", "2026-05-10")]
+
+
+def test_nightly_days_stay_between_the_first_partition_and_yesterday() -> None:
+    open_days = {"runs": [date(2026, 1, 2), date(2026, 1, 5), date(2026, 1, 9)], "experiment-runs": []}
+    assert nightly_days(date(2026, 1, 8), open_days, first_day=date(2026, 1, 3)) == {
+        "runs": [date(2026, 1, 5), date(2026, 1, 8)],
+        "experiment-runs": [date(2026, 1, 8)],
+    }
+    assert nightly_days(date(2026, 1, 2), {"runs": []}, first_day=date(2026, 1, 3)) == {"runs": []}
+
+
+def test_today_s_schedule_requests_the_partial_partition_of_the_tick_s_day() -> None:
+    result = tick(TODAY, datetime(2026, 5, 11, 14, 30, tzinfo=UTC))
+    (request,) = result.run_requests or []
+    assert request.partition_key == "2026-05-11"
+
+
+def test_today_s_schedule_interval_comes_from_the_environment() -> None:
+    assert today_every_minutes({}) == 30
+    assert today_every_minutes({"RETAB_TODAY_EVERY_MINUTES": "15"}) == 15
+    assert every_minutes_cron(15) == "*/15 * * * *" and every_minutes_cron(60) == "0 * * * *"
+    for bad in ("0", "90", "ten"):
+        with pytest.raises(ValueError, match="RETAB_TODAY_EVERY_MINUTES"):
+            today_every_minutes({"RETAB_TODAY_EVERY_MINUTES": bad})
+
+
+def test_nightly_ticks_bring_late_status_changes_into_the_warehouse(
+    make_sim, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """Sync two days late on the second, let the clock run past the next night, run what the tick asks."""
+    sim: Simulator = make_sim(runs_per_day=1500, now=datetime(2026, 5, 10, 23, 55, tzinfo=UTC))
+    days = DAYS[-2:]
+    path = tmp_path / "w.duckdb"
+    monkeypatch.setenv("RETAB_API_KEY", sim.key)
+    monkeypatch.setenv("RETAB_API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("RETAB_DUCKDB_PATH", str(path))
+    job = defs.resolve_job_def("retab_sync")
+    assert job.execute_in_process(instance=instance, tags=range_tags(days[0], END)).success
+    with open_reader(path) as con:
+        assert open_run_days(con, "runs", days[0]), "some runs were still unfinished at 23:55"
+        before = dict(con.execute("SELECT id, status FROM retab.workflow_runs").fetchall())
+
+    sim.advance(minutes=60 * 26 + 5)  # to 2026-05-12 02:00
+    result = tick(NIGHTLY, datetime(2026, 5, 12, 2, 15, tzinfo=UTC))
+    for request in result.run_requests or []:
+        run = job.execute_in_process(
+            instance=instance, tags=request.tags, asset_selection=request.asset_selection
+        )
+        assert run.success
+
+    with open_reader(path) as con:
+        for endpoint in ENDPOINTS.values():
+            for day in [*days, END + timedelta(days=1)]:
+                stored = dict(
+                    con.execute(
+                        f"SELECT id, status FROM retab.{endpoint.table} WHERE created_date = ?", [day]
+                    ).fetchall()
+                )
+                assert stored == sim.truth_ids(endpoint.name, day), (endpoint.name, day)
+        after = dict(con.execute("SELECT id, status FROM retab.workflow_runs").fetchall())
+    assert any(after[run_id] != status for run_id, status in before.items()), "late status changes landed"
