@@ -67,6 +67,6 @@ def print_next_steps(db_path: Path, html: Path) -> None:
         "  Query:        .venv/bin/retab-warehouse sql "
         '"SELECT status, count(*) FROM retab.workflow_runs GROUP BY 1"',
         f"  DuckDB CLI:   duckdb -cmd \"ATTACH '{db_path}' AS warehouse (READ_ONLY); USE warehouse\"",
-        "                (read-only; see docs/QUERYING.md for Python and notebooks)",
+        "                (read-only; see README.md for Python and notebooks)",
     ]
     print("\n".join(lines), file=sys.stdout)

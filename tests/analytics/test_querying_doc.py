@@ -1,4 +1,4 @@
-"""docs/QUERYING.md: its table contract matches the warehouse, and its examples run."""
+"""README.md's querying section: its table contract matches the warehouse, and its examples run."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pipelines.query import fetch
 
 from .dataset import build_warehouse, connect, query
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "QUERYING.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 FIXTURE_LAST_DAY = date(2026, 5, 2)
 
 
