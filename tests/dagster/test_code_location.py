@@ -57,7 +57,7 @@ def test_partitions_start_comes_from_the_environment() -> None:
 
 def test_every_step_that_opens_the_warehouse_is_in_the_pool() -> None:
     steps = [*(a.op for a in defs.assets or []), *(c.op for c in defs.asset_checks or [])]
-    assert len(steps) == 4
+    assert len(steps) == 5  # two syncs, two check steps, the analytics views
     assert {step.pool for step in steps} == {POOL}
 
 
