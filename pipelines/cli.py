@@ -36,6 +36,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """A non-negative number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds, 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -64,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--lookback-days", type=positive_int, default=None, help="lookback for --refresh-open (14)"
     )
     sync.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
+    sync.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another process holding the DuckDB file before giving up (60)",
+    )
     sync.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
 
     demo = commands.add_parser("demo", help="simulator + sync of the last 14 days + report, in one go")

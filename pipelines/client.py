@@ -13,24 +13,32 @@ from dataclasses import dataclass, field
 from datetime import date
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
-from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
+from urllib3.exceptions import (
+    DecodeError,
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from pipelines.endpoints import Endpoint
 from pipelines.errors import (
     AuthError,
     FatalResponse,
+    HtmlPage,
     InsecureBaseURL,
     NotFound,
     RateLimited,
     TLSFailure,
     TransientError,
     Unprocessable,
+    Unreachable,
 )
 from pipelines.pagination import Page, iter_pages, parse_page
 from pipelines.ratelimit import RateLimiter
@@ -68,17 +76,21 @@ def is_loopback(host: str) -> bool:
 def normalise_base_url(url: str) -> str:
     """Check a base URL and drop a trailing "/" and "/v<N>", warning about the latter as the SDK does."""
     parts = urlsplit(url.strip())
+    shown = _shown(parts)  # never the user info, query or fragment: people paste keys there
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"RETAB_API_BASE_URL must be an http(s) URL such as https://api.retab.com, got {url!r}"
+            f"RETAB_API_BASE_URL must be an http(s) URL such as https://api.retab.com, got {shown!r}"
         )
     if parts.username is not None or parts.password is not None:
         raise ValueError("RETAB_API_BASE_URL must not carry credentials; the key belongs in RETAB_API_KEY")
     if parts.query or parts.fragment:
-        raise ValueError(f"RETAB_API_BASE_URL must not have a query or fragment, got {url!r}")
+        raise ValueError(
+            f"RETAB_API_BASE_URL must not have a query or fragment (the key belongs in RETAB_API_KEY), "
+            f"got {shown!r} followed by one"
+        )
     if parts.scheme != "https" and not is_loopback(parts.hostname):
         raise InsecureBaseURL(
-            f"RETAB_API_BASE_URL {url!r} uses {parts.scheme}: the API key would travel in clear text; "
+            f"RETAB_API_BASE_URL {shown!r} uses {parts.scheme}: the API key would travel in clear text; "
             "use https (plain http is accepted only for loopback hosts such as the simulator)"
         )
     path = parts.path.rstrip("/")
@@ -91,6 +103,15 @@ def normalise_base_url(url: str) -> str:
             stacklevel=4,
         )
     return urlunsplit((parts.scheme, parts.netloc, trimmed, "", ""))
+
+
+def _shown(parts: SplitResult) -> str:
+    """A URL as safe to print: scheme, host, port and path only."""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 @dataclass(frozen=True)
@@ -314,10 +335,32 @@ class RetabClient:
             raise TransientError(
                 "read_timeout", f"GET {path}: no response within {timeouts[1]:g} s"
             ) from error
+        except requests.exceptions.ConnectionError as error:
+            unreachable = self._unreachable(error)
+            if unreachable is not None:
+                raise Unreachable(f"GET {path}: {unreachable}") from error
+            raise TransientError("connection", f"GET {path}: {self._redact(str(error))}") from error
         except requests.exceptions.RequestException as error:
             raise TransientError("connection", f"GET {path}: {self._redact(str(error))}") from error
         body = self._read_body(response, path)
         return self._check(response, body, path, not_found_advice)
+
+    def _unreachable(self, error: requests.exceptions.ConnectionError) -> str | None:
+        """What to tell the user when the host name does not resolve or nothing listens on the port."""
+        parts = urlsplit(self.config.base_url)
+        reason = getattr(error.args[0] if error.args else None, "reason", None)
+        if isinstance(reason, NameResolutionError):
+            return (
+                f"cannot resolve the host {parts.hostname!r}: check the host name in RETAB_API_BASE_URL "
+                f"({self.config.base_url}) and this machine's network and DNS"
+            )
+        if isinstance(reason, NewConnectionError) and isinstance(reason.__cause__, ConnectionRefusedError):
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return (
+                f"connection refused by {parts.hostname}:{port}: nothing listens there; check the host and "
+                f"port in RETAB_API_BASE_URL ({self.config.base_url}) and that the server is up"
+            )
+        return None
 
     def _read_body(self, response: requests.Response, path: str) -> bytes:
         """The whole body, read as it arrives; a body still arriving after read_timeout is a timeout.
@@ -355,6 +398,14 @@ class RetabClient:
     ) -> bytes:
         """Return the body of a 200; raise the error type its status calls for."""
         status = response.status_code
+        if status == 200 and _is_html(response, body):
+            title = self._redact(_html_title(body) or "")
+            raise HtmlPage(
+                f"GET {path}: the server at {self.config.base_url} answered with an HTML page"
+                f"{f' titled {title!r}' if title else ''}, not the API's JSON. If this persists, "
+                "RETAB_API_BASE_URL points at a website, a proxy or a login page rather than the API: "
+                "set it to the API's base URL, e.g. https://api.retab.com."
+            )
         if status == 200:
             return body
         request_id = response.headers.get("x-request-id")
@@ -366,7 +417,13 @@ class RetabClient:
                 raise RateLimited(message, retry_after=retry_after)
             raise TransientError(str(status), message, retry_after=retry_after)
         detail = self._detail(body)
-        if status in (401, 403):
+        if status == 403:
+            advice = (
+                "the API key was accepted but may not read this endpoint; use a key with access to "
+                "workflow runs (check RETAB_API_KEY)."
+            )
+            raise AuthError(status, path, detail, request_id=request_id, advice=advice)
+        if status == 401:
             raise AuthError(status, path, detail, request_id=request_id)
         if status == 404:
             advice = (
@@ -417,3 +474,21 @@ class RetabClient:
     def _redact(self, text: str) -> str:
         """`text` with the API key masked, in case a server or library echoes it."""
         return text.replace(self.config.api_key, "[redacted]")
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _is_html(response: requests.Response, body: bytes) -> bool:
+    """A 200 whose Content-Type says HTML, or whose body starts like markup rather than JSON."""
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or body.lstrip()[:1] == b"<"
+
+
+def _html_title(body: bytes) -> str | None:
+    """The page's <title>, to help the user recognise the page; None without one."""
+    match = _TITLE.search(body[:65536])
+    if match is None:
+        return None
+    title = " ".join(match.group(1).decode("utf-8", "replace").split())
+    return title[:DETAIL_LIMIT] or None

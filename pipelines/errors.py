@@ -3,7 +3,9 @@
     RetabError
     ├── TransientError        retried by pipelines.retry: 429, 500/502/503/504, connection
     │   │                      errors, timeouts, a 200 whose body is not a listing
-    │   └── RateLimited        429; carries the server's Retry-After in seconds, if any
+    │   ├── RateLimited        429; carries the server's Retry-After in seconds, if any
+    │   ├── Unreachable        no such host name, or nothing listens on the port (cause "connection")
+    │   └── HtmlPage           a 200 carrying an HTML page, not JSON (cause "bad_body")
     ├── RetriesExhausted      the retry policy gave up; the last TransientError is __cause__
     ├── FatalResponse         any status that retrying cannot fix (400, 3xx, unexpected codes)
     │   ├── AuthError          401, 403: check RETAB_API_KEY
@@ -40,6 +42,20 @@ class RateLimited(TransientError):
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
         super().__init__("429", message or "HTTP 429 Too Many Requests", retry_after=retry_after)
+
+
+class Unreachable(TransientError):
+    """The host name does not resolve or nothing listens on the port; persisting, a wrong base URL."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("connection", message)
+
+
+class HtmlPage(TransientError):
+    """A 200 whose body is an HTML page (a gateway's, a proxy's login, a website), not the API's JSON."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_body", message)
 
 
 class RetriesExhausted(RetabError):

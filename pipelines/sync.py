@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import socket
 import tempfile
 from collections import Counter
@@ -24,12 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from pipelines.analytics import create_views
 from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.endpoints import ENDPOINTS, Endpoint
-from pipelines.errors import FatalResponse
+from pipelines.errors import FatalResponse, HtmlPage, RetriesExhausted, Unreachable
 from pipelines.extract import iter_windows
 from pipelines.flatten import FLATTENERS, FlatBatch
 from pipelines.load import (
@@ -49,6 +52,10 @@ from pipelines.warehouse import open_writer
 
 log = logging.getLogger(__name__)
 
+# A sync spills into <warehouse folder>/retab-spool-<pid>@<host>-*; the next sync on the same host
+# removes those of processes that are gone (killed before they could clean up).
+SPILL_PREFIX = "retab-spool-"
+_SPILL_NAME = re.compile(rf"^{SPILL_PREFIX}(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+$")
 FLATTEN_BATCH_RECORDS = 5_000  # records flattened at once: large enough to amortise Arrow calls
 
 
@@ -198,10 +205,30 @@ def _reporting(
 def plan_refresh_days(
     settings: Settings, endpoints: Sequence[Endpoint], today: date
 ) -> dict[str, list[date]]:
-    """Earlier days within the lookback that still hold unfinished runs, per endpoint."""
+    """Days within the lookback that are not settled, per endpoint: they hold unfinished runs, their
+    last sync failed, or their last sync started before the day was over (the same days as the
+    nightly schedule's, assets/schedules.py)."""
     since = today - timedelta(days=settings.lookback_days)
     with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-        return {e.name: open_run_days(con, e.name, since) for e in endpoints}
+        return {
+            e.name: sorted({*open_run_days(con, e.name, since), *_partial_days(con, e.name, since)})
+            for e in endpoints
+        }
+
+
+def _partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
+    """Days >= since whose latest sync attempt started before the day ended (UTC): synced part-way."""
+    rows = con.execute(
+        """
+        SELECT day FROM (
+            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
+            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
+        )
+        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
+        """,
+        [endpoint, since],
+    ).fetchall()
+    return [day for (day,) in rows]
 
 
 def sync(
@@ -239,7 +266,10 @@ def sync(
     own_client = client is None
     client = client or RetabClient(client_config(settings))
     try:
-        with tempfile.TemporaryDirectory(prefix="retab-spool-", dir=_spill_root(settings)) as spill:
+        spill_root = _spill_root(settings)
+        remove_orphan_spills(Path(spill_root or tempfile.gettempdir()))
+        prefix = f"{SPILL_PREFIX}{os.getpid()}@{_host()}-"
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill:
             for endpoint in endpoints:
                 _sync_endpoint(
                     settings,
@@ -269,7 +299,9 @@ def _sync_endpoint(
     report: SyncReport,
     on_partition: Callable[[PartitionResult], None] | None,
 ) -> None:
-    """Fetch, flatten and load one endpoint's days; a fatal API error stops the rest of them."""
+    """Fetch, flatten and load one endpoint's days; a fatal API error, an unreachable host or HTML
+    instead of the API stops the rest of them (each would wait out the same retries), and they are
+    reported failed with it."""
     windows = iter_windows(
         client, endpoint, days, spool_window(endpoint, spill_dir, progress), concurrency=settings.concurrency
     )
@@ -281,7 +313,7 @@ def _sync_endpoint(
                 error = outcome.error or RuntimeError("the window produced nothing")
                 result = _failed(endpoint, outcome.day, outcome.stats, error)
                 _log_failure(settings, entry, error)
-                if isinstance(error, FatalResponse):
+                if stops_endpoint(error):
                     fatal = error
             else:
                 result = _load(settings, endpoint, outcome.day, outcome.stats, outcome.result, entry)
@@ -297,6 +329,14 @@ def _sync_endpoint(
             if not any(p.endpoint == endpoint.name and p.day == day for p in report.partitions):
                 report.partitions.append(PartitionResult(endpoint.name, day, ok=False, error=str(fatal)))
                 _log_failure(settings, entries[(endpoint.name, day)], fatal)
+
+
+def stops_endpoint(error: BaseException) -> bool:
+    """Errors every other day of the endpoint would hit too: a refused request; retries spent on an
+    unreachable host or on HTML pages instead of the API (a wrong base URL, most likely)."""
+    if isinstance(error, FatalResponse):
+        return True
+    return isinstance(error, RetriesExhausted) and isinstance(error.last, Unreachable | HtmlPage)
 
 
 def _load(
@@ -361,6 +401,29 @@ def _log_failure(settings: Settings, entry: SyncLogEntry, error: BaseException) 
         log.warning(
             "could not record the failure of %s %s in sync_log: %s", entry.endpoint, entry.day, log_error
         )
+
+
+def remove_orphan_spills(root: Path) -> list[Path]:
+    """Delete the spill directories of this host's syncs whose process is gone; return them."""
+    removed = []
+    for path in root.glob(f"{SPILL_PREFIX}*@*"):
+        match = _SPILL_NAME.match(path.name)
+        if match and match["host"] == _host() and path.is_dir() and not _process_exists(int(match["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        log.info("removed %d spill directories left by killed syncs in %s", len(removed), root)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _spill_root(settings: Settings) -> str | None:

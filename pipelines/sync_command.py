@@ -1,4 +1,4 @@
-"""`retab-warehouse sync`: progress on a terminal, a summary at the end, exit codes 0/1."""
+"""`retab-warehouse sync`: progress on a terminal, a summary at the end, exit codes 0/1 (130 on Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pipelines.sync import PartitionResult, SyncReport
 
 EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -32,6 +33,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         duckdb_path=Path(args.db) if getattr(args, "db", None) else None,
         concurrency=getattr(args, "concurrency", None),
         lookback_days=getattr(args, "lookback_days", None),
+        lock_wait=getattr(args, "lock_wait", None),
     )
 
 
@@ -62,6 +64,7 @@ def sync_and_report(
 ) -> int:
     """Sync with a progress bar on a terminal, print the summary, return the exit code."""
     from rich.console import Console
+    from rich.markup import escape
 
     from pipelines.sync import SyncReport, sync
 
@@ -72,8 +75,15 @@ def sync_and_report(
             report = _sync_with_progress(console, settings, endpoints, days, refresh_open)
         else:
             report = sync(settings, endpoints, days, refresh_open=refresh_open)
+    except KeyboardInterrupt:
+        console.print(
+            "[bold yellow]sync interrupted:[/] the days committed so far are kept, the others keep their "
+            "previous content; run the same command again to finish.",
+            highlight=False,
+        )
+        return EXIT_INTERRUPTED
     except Exception as error:
-        console.print(f"[bold red]sync failed:[/] {error}", markup=True, highlight=False)
+        console.print(f"[bold red]sync failed:[/] {escape(str(error))}", markup=True, highlight=False)
         console.print("Nothing partial was written: every day keeps its previous content.")
         return EXIT_FAILED
     print_summary(console, report)
@@ -123,6 +133,7 @@ def _sync_with_progress(
 
 def print_summary(console: Console, report: SyncReport) -> None:
     """One line per endpoint, then each failed partition with its reason."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="sync summary", title_justify="left")
@@ -154,6 +165,8 @@ def print_summary(console: Console, report: SyncReport) -> None:
         )
     console.print(table)
     for failed in report.failed:
-        console.print(f"[red]{failed.endpoint} {failed.day} failed:[/] {failed.error}", highlight=False)
+        # escape: error texts quote servers and paths, whose "[...]" rich would eat or choke on
+        reason = escape(str(failed.error))
+        console.print(f"[red]{failed.endpoint} {failed.day} failed:[/] {reason}", highlight=False)
     if report.failed:
         console.print("Failed days keep their previous content; run the same command again to retry them.")

@@ -10,12 +10,13 @@ day of a million runs loads at ~0.45-0.5 M rows/s (tests/load/bench_load.py).
 
     Exception
      ├── WarehouseLocked       another process (or this one, in another mode) holds the file
-     └── WarehouseUnreadable   not a DuckDB file, corrupted, a directory, not writable
+     └── WarehouseUnreadable   not a DuckDB file, corrupted, a directory, not writable, disk full
           └── WarehouseMissing  open_reader on a file that does not exist yet
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -28,6 +29,8 @@ import duckdb
 
 from pipelines.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
+log = logging.getLogger(__name__)
+
 # The file is attached under this name rather than opened directly: DuckDB names a directly opened
 # file's catalog after its stem, and a file called retab.duckdb then makes every `retab.table`
 # reference ambiguous between the catalog and the schema `retab`.
@@ -38,8 +41,11 @@ ATTACH_OPTIONS: list[str] = ["TYPE DUCKDB", "ROW_GROUP_SIZE 30720"]
 WRITER_SETTINGS: dict[str, str | int] = {"threads": 1, "memory_limit": "128MB"}
 
 _LOCK_CONFLICTS = ("could not set lock on file", "unique file handle conflict")
+_CORRUPTION = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes")
+_FILE_PROBLEMS = ("could not write", "could not read", "no space left", "file too large", *_CORRUPTION[1:])
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 _FIRST_DELAY = 0.05
+_ANNOUNCE_WAIT = 1.0  # say that we wait when we are prepared to wait at least this long
 _MAX_DELAY = 2.0
 
 _process_locks: dict[Path, threading.Lock] = {}
@@ -86,9 +92,11 @@ def open_writer(
             for name, value in WRITER_SETTINGS.items():
                 con.execute(f'SET "{name}" = ?', [value])
             _migrate(con, path)
-            yield con
+            with _explaining_file_errors(path):
+                yield con
         finally:
-            con.close()
+            with _explaining_file_errors(path):
+                con.close()  # checkpoints: may write
     finally:
         del _process_lock_owners[path]
         process_lock.release()
@@ -131,6 +139,15 @@ def _connect(
             remaining = lock_wait - waited
             if remaining <= 0:
                 raise WarehouseLocked(_locked_message(path, str(exc), waited, read_only)) from exc
+            if slept == 0.0 and lock_wait >= _ANNOUNCE_WAIT:
+                log.warning(
+                    "warehouse file %s is held by %s; waiting up to %.0fs for it (close your DuckDB "
+                    "session on this file to let this %s go on)",
+                    path,
+                    _holder(str(exc)),
+                    lock_wait,
+                    "read" if read_only else "sync",
+                )
             pause = min(delay, remaining)
             sleep(pause)
             slept += pause
@@ -159,6 +176,18 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         migrate(con, WAREHOUSE_SCHEMA_DIR)
     except duckdb.Error as exc:
         raise WarehouseUnreadable(_explain(path, str(exc))) from exc
+
+
+@contextmanager
+def _explaining_file_errors(path: Path) -> Iterator[None]:
+    """Turn DuckDB's errors about the file itself (full disk, damaged blocks) into WarehouseUnreadable."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        text = str(exc).lower()
+        if isinstance(exc, duckdb.IOException) or any(marker in text for marker in _FILE_PROBLEMS):
+            raise WarehouseUnreadable(_explain(path, str(exc))) from exc
+        raise
 
 
 def _check_writable(path: Path) -> None:
@@ -193,13 +222,7 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
 
 def _locked_message(path: Path, detail: str, waited: float, read_only: bool) -> str:
     """Who holds the file, why that blocks us, how long we waited and how to free it."""
-    match = _HOLDER.search(detail)
-    if match:
-        holder = f"process {match['pid']} ({match['program']})"
-    elif "unique file handle conflict" in detail.lower():
-        holder = "another connection of this same process"
-    else:
-        holder = "another process"
+    holder = _holder(detail)
     wanted = "read it" if read_only else "write it"
     return (
         f"warehouse file {path} is locked: {holder} holds it, and DuckDB allows one writer or many "
@@ -209,10 +232,20 @@ def _locked_message(path: Path, detail: str, waited: float, read_only: bool) -> 
     )
 
 
+def _holder(detail: str) -> str:
+    """Who holds the file, from DuckDB's lock error."""
+    match = _HOLDER.search(detail)
+    if match:
+        return f"process {match['pid']} ({match['program']})"
+    if "unique file handle conflict" in detail.lower():
+        return "another connection of this same process"
+    return "another process"
+
+
 def _explain(path: Path, detail: str) -> str:
     """A message that says what is wrong with the warehouse path and what to do about it."""
     text = detail.lower()
-    if "not a valid duckdb database" in text or "corrupt" in text or "checksum" in text:
+    if any(marker in text for marker in _CORRUPTION):
         problem = "is not a DuckDB database file, or it is corrupted"
         advice = (
             "move it aside (a sync rebuilds the warehouse from the API) "
@@ -233,9 +266,12 @@ def _explain(path: Path, detail: str) -> str:
     elif "version number" in text or "newer version" in text:
         problem = "was written by a different DuckDB storage version"
         advice = "upgrade the duckdb package to the version that wrote it, or move the file aside"
-    elif "no space left" in text or "disk full" in text:
-        problem = "cannot be written: the disk is full"
-        advice = "free some space or set RETAB_DUCKDB_PATH to another disk"
+    elif "no space left" in text or "disk full" in text or "file too large" in text:
+        problem = "cannot be written: the disk is full (or a file-size limit was reached)"
+        advice = (
+            "free some space (DuckDB needs room for the day being loaded, in a .wal file beside the "
+            "warehouse) or set RETAB_DUCKDB_PATH to another disk"
+        )
     else:
         problem = "cannot be opened"
         advice = "check the file and its directory, or set RETAB_DUCKDB_PATH to another file"
