@@ -28,7 +28,12 @@ END = date(2026, 5, 10)
 
 def walk_day(sim: RemoteSimulator, session: requests.Session, day: date, pages: int) -> dict[str, float]:
     """Walk up to `pages` pages of one day; returns wall and server-CPU rates."""
-    params: dict[str, object] = {"from_date": day, "to_date": day, "order": "asc", "limit": 100}
+    params: dict[str, str | int] = {
+        "from_date": day.isoformat(),
+        "to_date": day.isoformat(),
+        "order": "asc",
+        "limit": 100,
+    }
     cpu0 = sim.counters()["process_cpu_seconds"]
     started = time.perf_counter()
     n_pages = n_records = 0

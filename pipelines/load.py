@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from pipelines.endpoints import ENDPOINTS
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.spool import Spool
+from pipelines.spool import Spool, release_arrow_memory
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,18 @@ def replace_partition(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> No
             f"{load.endpoint} {load.day}: the page walk did not reach the end of the listing; "
             f"refusing to replace the day with partial data"
         )
+    release_arrow_memory()  # before DuckDB takes its share of memory
     with transaction(con):
         _check_source(con, load.log.source)
+        repeats = True  # the main table is always checked
         for table in tables:
             con.execute(delete_partition_sql(table.name, table.date_column), [load.day])
             _insert_spooled(con, table.name, load.spool, where=[(table.date_column, load.day)])
-            _drop_duplicates(con, table, load.day)
+            # A document's key is (run id, start block id), the block ids being the keys of one run's
+            # `inputs.documents`: documents can only repeat where runs did, so the check (a hash
+            # table the size of the day, ~35 MB for 1M runs) runs only then.
+            if repeats:
+                repeats = _drop_duplicates(con, table, load.day)
         con.execute(delete_rejected_sql(), [load.endpoint, load.day])
         _insert_spooled(
             con, REJECTED_TABLE, load.spool, where=[("endpoint", load.endpoint), ("day", load.day)]
@@ -387,15 +393,16 @@ def _insert_spooled(
     return inserted
 
 
-def _drop_duplicates(con: duckdb.DuckDBPyConnection, table: PartitionTable, day: date) -> None:
-    """Keep one row per key in the day (the last appended), when a count shows repeats."""
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, table: PartitionTable, day: date) -> bool:
+    """Keep one row per key in the day (the last appended), when a count shows repeats; True if any."""
     row = con.execute(duplicate_keys_sql(table.name, table.date_column, table.key), [day]).fetchone()
     if not row or not row[0]:
-        return
+        return False
     sql = drop_duplicates_sql(table.name, table.date_column, table.key)
     dropped = con.execute(sql, [day, day]).fetchone()
     if dropped and dropped[0]:
         log.warning("%s %s: dropped %d older copies of repeated keys", table.name, day, dropped[0])
+    return True
 
 
 def _write_sync_ok(con: duckdb.DuckDBPyConnection, entry: SyncLogEntry, finished_at: datetime) -> None:

@@ -77,9 +77,16 @@ class Simulation:
         """The day's records as currently visible, without fault perturbations."""
         return self.ds.truth(_endpoint(endpoint), day, self.clock.now_ms())
 
-    def truth_ids(self, endpoint: str, day: date) -> dict[str, str]:
-        """id -> status of the day's records as currently visible."""
-        return self.ds.truth_ids(_endpoint(endpoint), day, self.clock.now_ms())
+    def truth_ids(self, endpoint: str, day: date, at: datetime | None = None) -> dict[str, str]:
+        """id -> status of the day's records as visible now, or at an earlier simulated time `at`.
+
+        `at` lets a test check a row fetched while the clock moved (head_insert faults) against
+        the status the run had when it was served. Deletions apply whatever `at` is.
+        """
+        now = self.clock.now_ms()
+        if at is not None:
+            now = min(now, round(at.timestamp() * 1000))
+        return self.ds.truth_ids(_endpoint(endpoint), day, now)
 
     def delete(self, endpoint: str, run_id: str) -> bool:
         """Delete a run; False if it does not exist."""
@@ -278,7 +285,8 @@ class Simulation:
                 endpoint, day = params.get("endpoint", ""), date.fromisoformat(params.get("day", ""))
                 if path == "/_sim/truth":
                     return _json(200, self.truth(endpoint, day))
-                return _json(200, self.truth_ids(endpoint, day))
+                at = datetime.fromisoformat(params["at"]) if params.get("at") else None
+                return _json(200, self.truth_ids(endpoint, day, at))
             if path == "/_sim/advance" and method == "POST":
                 payload = orjson.loads(body or b"{}")
                 seconds = float(payload.get("minutes", 0)) * 60 + float(payload.get("seconds", 0))

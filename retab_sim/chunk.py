@@ -39,6 +39,7 @@ class Chunk:
         self._status: tuple[int, np.ndarray, list[int], list[bool]] | None = None
         self._masks: dict[Any, tuple[int, list[bool]]] = {}
         self._lock = threading.Lock()
+        self.texts: dict[str, list[str]] = {}  # per-record texts that never change (see shapes)
 
     @property
     def lists(self) -> _Lists:

@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faults", choices=FAULT_PROFILES, default="none", help="fault profile (default: none)"
     )
-    parser.add_argument("--latency-ms", type=int, default=0, help="added to every API response")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="each API response takes this long, the simulator's own work included",
+    )
     parser.add_argument("--key", default="sim-key", help="the only API key accepted (default: sim-key)")
 
 

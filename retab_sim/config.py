@@ -30,7 +30,7 @@ class SimConfig:
     runs_per_day: int = 200
     experiment_runs_per_day: int = 20
     faults: str = "none"
-    latency_ms: int = 0
+    latency_ms: int = 0  # response time of each API request, the simulator's own work included
     key: str = "sim-key"
     now: datetime | None = None
     realtime: bool = False  # the clock follows the wall clock from `now` (the CLI's "today" mode)

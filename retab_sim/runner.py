@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,9 +55,9 @@ class Simulator:
         """Records of that UTC day as now visible, served form without fault perturbations, oldest first."""
         return self._sim.truth(endpoint, _day(day))
 
-    def truth_ids(self, endpoint: str, day: date | str) -> dict[str, str]:
-        """id -> status of the same records."""
-        return self._sim.truth_ids(endpoint, _day(day))
+    def truth_ids(self, endpoint: str, day: date | str, at: datetime | None = None) -> dict[str, str]:
+        """id -> status of the same records; as they were at an earlier simulated time `at`, if given."""
+        return self._sim.truth_ids(endpoint, _day(day), at)
 
     def delete(self, endpoint: str, run_id: str) -> None:
         """Make a run disappear from listings and GETs; KeyError if it does not exist."""
@@ -100,9 +101,12 @@ class RemoteSimulator:
         result: list[dict[str, Any]] = self._call(f"/_sim/truth?endpoint={endpoint}&day={_day(day)}")
         return result
 
-    def truth_ids(self, endpoint: str, day: date | str) -> dict[str, str]:
-        """id -> status of the same records."""
-        result: dict[str, str] = self._call(f"/_sim/truth-ids?endpoint={endpoint}&day={_day(day)}")
+    def truth_ids(self, endpoint: str, day: date | str, at: datetime | None = None) -> dict[str, str]:
+        """id -> status of the same records; as they were at an earlier simulated time `at`, if given."""
+        query = urllib.parse.urlencode(
+            {"endpoint": endpoint, "day": _day(day).isoformat(), **({"at": at.isoformat()} if at else {})}
+        )
+        result: dict[str, str] = self._call(f"/_sim/truth-ids?{query}")
         return result
 
     def delete(self, endpoint: str, run_id: str) -> None:

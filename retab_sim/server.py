@@ -24,6 +24,7 @@ Admin (no key, never faulted, not counted, for tests and benchmarks):
     GET  /_sim/truth?endpoint=runs&day=YYYY-MM-DD    that day's records as now visible, oldest first,
                                                      in served form without fault perturbations
     GET  /_sim/truth-ids?endpoint=...&day=...        {id: status} for the same records
+    GET  /_sim/truth-ids?...&at=<ISO time>           the same, as at an earlier simulated time
     POST /_sim/advance   {"minutes": N} or {"seconds": N}    move the clock on; returns {"now": ...}
     POST /_sim/delete    {"endpoint": "runs", "id": "run_..."}  the run disappears (404 if unknown)
 
@@ -93,6 +94,7 @@ class _Handler(socketserver.StreamRequestHandler):
             line = self.rfile.readline(65537)
         if not line:
             return False
+        received = time.monotonic()
         parts = line.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             self._write("GET", Reply(400, b'{"detail":"Bad Request"}'), keep_alive=False)
@@ -115,7 +117,10 @@ class _Handler(socketserver.StreamRequestHandler):
             traceback.print_exc()
             reply = Reply(500, b'{"detail":"simulator bug, see its stderr"}')
         if reply.delay > 0:
-            time.sleep(reply.delay)
+            # The latency is the response time: the work above counts towards it, and the read-ahead
+            # is done while waiting rather than after the write, where it would delay the next request.
+            self._run_after_send(reply)
+            time.sleep(max(0.0, reply.delay - (time.monotonic() - received)))
         return self._write(method, reply, keep_alive)
 
     def _write(self, method: str, reply: Reply, keep_alive: bool) -> bool:
@@ -138,12 +143,18 @@ class _Handler(socketserver.StreamRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return False
         self.wfile.write(head + body)
-        if reply.after_send is not None:
+        self._run_after_send(reply)
+        return keep_alive
+
+    @staticmethod
+    def _run_after_send(reply: Reply) -> None:
+        """The reply's idle-time work (the next page's rendering), once."""
+        work, reply.after_send = reply.after_send, None
+        if work is not None:
             try:
-                reply.after_send()
+                work()
             except Exception:
                 traceback.print_exc()
-        return keep_alive
 
 
 class SimHTTPServer(socketserver.ThreadingTCPServer):

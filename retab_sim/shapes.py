@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import numpy as np
 import orjson
 
 from retab_sim.catalog import CANCEL_REASONS, EXPERIMENT_ERRORS, FILES, RUN_ERRORS, Catalog
@@ -64,6 +65,23 @@ def iso_utc(ms: int) -> str:
     sec, f = divmod(ms, 1000)
     days, s = divmod(sec, 86400)
     return (_DAYS.get(days) or _day(days)) + _HMS[s] + _FRAC6Z[f]
+
+
+def iso_utc_column(ch: Chunk, name: str) -> list[str]:
+    """`iso_utc` of each instant of a chunk's time column, written once per chunk; "" stands for NEVER."""
+    texts = ch.texts.get(name)
+    if texts is None:
+        ms = getattr(ch.cols, name)
+        valid = ms < NEVER
+        seconds, fraction = np.divmod(np.where(valid, ms, 0), 1000)
+        days, second = np.divmod(seconds, 86400)
+        texts = ch.texts[name] = [
+            (_DAYS.get(d) or _day(d)) + _HMS[s] + _FRAC6Z[f] if v else ""
+            for d, s, f, v in zip(
+                days.tolist(), second.tolist(), fraction.tolist(), valid.tolist(), strict=True
+            )
+        ]
+    return texts
 
 
 def iso_styled(ms: int, style: int) -> str:
@@ -155,6 +173,9 @@ def render_runs(ch: Chunk, offsets: list[int], now: int, mode: int, catalog: Cat
     docs_form, ts_style = cols["docs_form"], cols["ts_style"]
     workflows, version_id, names = catalog.workflows, catalog.version_id, catalog.trigger_json
     metadata_json, doc_heads = catalog.metadata_json, catalog.doc_heads
+    iso_created, iso_started, iso_completed = (
+        iso_utc_column(ch, name) for name in ("created", "started", "completed")
+    )
     out = []
     for i in offsets:
         w = wfl[i]
@@ -177,9 +198,9 @@ def render_runs(ch: Chunk, offsets: list[int], now: int, mode: int, catalog: Cat
             head = f'"workflow":{{"workflow_id":"{workflows[w].id}","version_id":"{version_id(w, vgen[i])}"}}'
             tail = "}"
         else:
-            c_s = iso_utc(created[i])
-            s_s = '"' + iso_utc(sa) + '"' if sa <= now else "null"
-            e_s = '"' + iso_utc(ca) + '"' if ca <= now else "null"
+            c_s = iso_created[i]
+            s_s = '"' + iso_started[i] + '"' if sa <= now else "null"
+            e_s = '"' + iso_completed[i] + '"' if ca <= now else "null"
             head = f'"workflow_id":"{workflows[w].id}","workflow_version_id":"{version_id(w, vgen[i])}"'
             tail = ',"metadata":' + metadata_json[w][metadata[i] + 1] + "}"
         mode_i = inputs[i]
@@ -236,6 +257,9 @@ def render_experiment_runs(ch: Chunk, offsets: list[int], now: int, mode: int, c
         catalog.version_id,
         catalog.draft_id,
     )
+    iso_created, iso_started, iso_completed = (
+        iso_utc_column(ch, name) for name in ("created", "started", "completed")
+    )
     out = []
     for i in offsets:
         exp = experiments[exps[i]]
@@ -262,9 +286,9 @@ def render_experiment_runs(ch: Chunk, offsets: list[int], now: int, mode: int, c
             s_s = '"' + iso_styled(sa, style) + '"' if sa <= now else "null"
             e_s = '"' + iso_styled(ca, style) + '"' if finished else "null"
         else:
-            c_s = iso_utc(created[i])
-            s_s = '"' + iso_utc(sa) + '"' if sa <= now else "null"
-            e_s = '"' + iso_utc(ca) + '"' if finished else "null"
+            c_s = iso_created[i]
+            s_s = '"' + iso_started[i] + '"' if sa <= now else "null"
+            e_s = '"' + iso_completed[i] + '"' if finished else "null"
         duration = str(ca - sa) if finished and sa < NEVER and not cols["duration_null"][i] else "null"
         timing = f'{{"created_at":"{c_s}","started_at":{s_s},"completed_at":{e_s},"duration_ms":{duration}}}'
         if finished:

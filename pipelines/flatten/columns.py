@@ -68,7 +68,10 @@ class CheckedColumns:
 
     def json_objects(self, values: Sequence[Any]) -> pa.Array:
         """A JSON-text column: objects, serialised, or nulls."""
-        if not set(map(type, values)) <= {dict, _NONE}:
+        types = set(map(type, values))
+        if types <= {_NONE}:
+            return pa.nulls(len(values), pa.string())
+        if not types <= {dict, _NONE}:
             values = self._cleared(values, lambda v: type(v) is dict)
         return json_texts(values)
 
@@ -99,9 +102,15 @@ def json_texts(values: Sequence[Any]) -> pa.Array:
     )
     parts = pc.split_pattern(whole, pattern=b",\x00,").flatten()
     texts = pa.Array.from_buffers(pa.string(), len(parts), parts.buffers()[:3], offset=parts.offset)
-    if None in values:
-        texts = pc.if_else(pc.equal(texts, "null"), _NULL_TEXT, texts)
-    return texts
+    # Only None is written `null`: the texts say where the nulls are, without comparing every value
+    # with None in Python (a rich comparison per dict). They become nulls by a validity bitmap alone.
+    is_null = pc.equal(texts, "null")
+    if not pc.any(is_null).as_py():
+        return texts
+    if texts.offset:
+        return pc.if_else(is_null, _NULL_TEXT, texts)
+    valid = pc.invert(is_null)
+    return pa.Array.from_buffers(pa.string(), len(texts), [valid.buffers()[1], *texts.buffers()[1:3]])
 
 
 def dump_json(value: Any) -> bytes:
