@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.charts import DURATION_BIN
+from pipelines.cli import positive_int
 from pipelines.query import DB_HELP, EXIT_FAILED, EXIT_OK, QueryFailed, fetch, warehouse_path
 
 DEFAULT_DAYS = 14
@@ -121,7 +122,7 @@ class Section:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the `report` command's arguments."""
     parser.add_argument(
-        "--days", type=_positive_int, default=DEFAULT_DAYS, help=f"last N UTC days (default {DEFAULT_DAYS})"
+        "--days", type=positive_int, default=DEFAULT_DAYS, help=f"last N UTC days (default {DEFAULT_DAYS})"
     )
     parser.add_argument("--workflow", default=None, help="only this workflow id")
     parser.add_argument("--html", default=None, metavar="PATH", help="also write a self-contained HTML file")
@@ -686,17 +687,6 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _positive_int(text: str) -> int:
-    """An integer of at least 1, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 _CSS = """
