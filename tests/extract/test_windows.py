@@ -228,12 +228,32 @@ def test_a_429_holds_the_shared_rate_limit_for_every_window(
 ) -> None:
     limiter_waits: list[float] = []
     limiter = RateLimiter(math.inf, clock=lambda: 50.0, sleep=limiter_waits.append)  # time stands still
-    server.queue(Reply(429, b"", {"Retry-After": "7"}))
+    throttled_day: list[str] = []
+    hold_in_force = threading.Event()  # set when the throttled window retries, i.e. after the hold began
+
+    def throttle_first_request(seen: Seen) -> Reply | None:
+        day = seen.query.get("from_date", "")
+        with lock:
+            first = not throttled_day
+            if first:
+                throttled_day.append(day)
+        if first:
+            return Reply(429, b"", {"Retry-After": "7"})
+        if day == throttled_day[0]:
+            hold_in_force.set()
+        else:
+            # requests of the other windows already past the limiter wait here until the hold is in force,
+            # so no window can race ahead of the 429 with more requests
+            assert hold_in_force.wait(10), "the throttled window never retried"
+        return None
+
+    lock = threading.Lock()
+    server.handler = throttle_first_request
     config = ClientConfig(api_key=MARKER_KEY, base_url=server.base_url)
     with RetabClient(config, sleep=lambda seconds: None, rate_limiter=limiter) as client:
         outcomes = list(iter_windows(client, WORKFLOW_RUNS, DAYS, collect_ids, concurrency=3))
     assert {o.day: o.result for o in outcomes} == records
-    # all but the 429 itself and at most two requests of the other windows, already under way, waited
+    # every request waited but the 429 itself and the (at most two) first requests of the other windows
     assert len(limiter_waits) >= len(server.list_requests()) - 3
     assert set(limiter_waits) == {7.0}
 
