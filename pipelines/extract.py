@@ -59,6 +59,26 @@ def iter_windows(
     A failing window does not stop the others: its outcome carries the error. Closing the generator
     early starts no further window and stops the running ones at their next page, then waits for them.
     """
+    groups = iter_window_groups(client, endpoint, days, process, concurrency=concurrency)
+    try:
+        for group in groups:
+            yield from group
+    finally:
+        groups.close()  # type: ignore[attr-defined]
+
+
+def iter_window_groups(
+    client: RetabClient,
+    endpoint: Endpoint,
+    days: Sequence[date],
+    process: Callable[[date, Iterator[Page], WindowStats], T],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> Iterator[list[WindowOutcome[T]]]:
+    """Like iter_windows, but each item is every window that had finished when the consumer asked,
+    oldest day first (at least one), so that the consumer can handle them together (one writer
+    session for several loads). Their slots are freed when the consumer asks for the next group.
+    """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
     client.ensure_pool(concurrency)
@@ -87,11 +107,14 @@ def iter_windows(
                 submit_next(pool)
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                group = []
                 for future in sorted(done, key=lambda f: running[f][0]):
                     day, stats = running.pop(future)
                     error = future.exception()
-                    yield WindowOutcome(day, stats, future.result() if error is None else None, error)
-                    submit_next(pool)  # the consumer has taken the outcome: its slot is free
+                    group.append(WindowOutcome(day, stats, future.result() if error is None else None, error))
+                yield group
+                for _ in group:
+                    submit_next(pool)  # the consumer has taken the outcomes: their slots are free
         finally:
             cancelled.set()  # only matters when the consumer stopped early or raised
 

@@ -14,6 +14,7 @@ The CLI and the Dagster assets both call `sync()`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -31,9 +32,10 @@ import pyarrow as pa
 
 from pipelines.analytics import create_views
 from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.collector import relaxed_collection
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import FatalResponse, HtmlPage, RetriesExhausted, Unreachable
-from pipelines.extract import iter_windows
+from pipelines.extract import iter_window_groups
 from pipelines.flatten import FLATTENERS, FlatBatch
 from pipelines.load import (
     PartitionLoad,
@@ -48,7 +50,7 @@ from pipelines.load import (
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.settings import Settings
 from pipelines.spool import Spool
-from pipelines.warehouse import open_writer
+from pipelines.warehouse import explaining_file_errors, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +271,7 @@ def sync(
         spill_root = _spill_root(settings)
         remove_orphan_spills(Path(spill_root or tempfile.gettempdir()))
         prefix = f"{SPILL_PREFIX}{os.getpid()}@{_host()}-"
-        with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill:
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill, relaxed_collection():
             for endpoint in endpoints:
                 _sync_endpoint(
                     settings,
@@ -301,34 +303,44 @@ def _sync_endpoint(
 ) -> None:
     """Fetch, flatten and load one endpoint's days; a fatal API error, an unreachable host or HTML
     instead of the API stops the rest of them (each would wait out the same retries), and they are
-    reported failed with it."""
-    windows = iter_windows(
+    reported failed with it. Windows that finish together are loaded in one writer session."""
+    groups = iter_window_groups(
         client, endpoint, days, spool_window(endpoint, spill_dir, progress), concurrency=settings.concurrency
     )
     fatal: BaseException | None = None
     try:
-        for outcome in windows:
-            entry = entries[(endpoint.name, outcome.day)]
-            if outcome.error is not None or outcome.result is None:
+        for group in groups:
+            ready: list[ReadyWindow] = []
+            for outcome in group:
+                entry = entries[(endpoint.name, outcome.day)]
+                if outcome.error is None and outcome.result is not None:
+                    ready.append(ReadyWindow(outcome.day, outcome.stats, outcome.result, entry))
+                    continue
                 error = outcome.error or RuntimeError("the window produced nothing")
                 result = _failed(endpoint, outcome.day, outcome.stats, error)
                 _log_failure(settings, entry, error)
                 if stops_endpoint(error):
-                    fatal = error
-            else:
-                result = _load(settings, endpoint, outcome.day, outcome.stats, outcome.result, entry)
-            report.partitions.append(result)
-            if on_partition is not None:
-                on_partition(result)
+                    fatal = fatal or error
+                _report(result, report, on_partition)
+            for result in _load_together(settings, endpoint, ready):
+                _report(result, report, on_partition)
             if fatal is not None:
                 break
     finally:
-        windows.close()  # type: ignore[attr-defined]
+        groups.close()  # type: ignore[attr-defined]
     if fatal is not None:
         for day in days:
             if not any(p.endpoint == endpoint.name and p.day == day for p in report.partitions):
                 report.partitions.append(PartitionResult(endpoint.name, day, ok=False, error=str(fatal)))
                 _log_failure(settings, entries[(endpoint.name, day)], fatal)
+
+
+def _report(
+    result: PartitionResult, report: SyncReport, on_partition: Callable[[PartitionResult], None] | None
+) -> None:
+    report.partitions.append(result)
+    if on_partition is not None:
+        on_partition(result)
 
 
 def stops_endpoint(error: BaseException) -> bool:
@@ -339,28 +351,53 @@ def stops_endpoint(error: BaseException) -> bool:
     return isinstance(error, RetriesExhausted) and isinstance(error.last, Unreachable | HtmlPage)
 
 
-def _load(
-    settings: Settings,
-    endpoint: Endpoint,
-    day: date,
-    stats: WindowStats,
-    window: SpooledWindow,
-    entry: SyncLogEntry,
-) -> PartitionResult:
-    """Swap one spooled window into the warehouse; a failure is reported, not raised."""
-    result = _result(endpoint, day, stats, window.totals)
-    entry = entry.finished(result)
+@dataclass
+class ReadyWindow:
+    """A window fetched and spooled, with the sync_log entry its load completes."""
+
+    day: date
+    stats: WindowStats
+    spooled: SpooledWindow
+    entry: SyncLogEntry
+
+
+def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWindow]) -> list[PartitionResult]:
+    """Swap each ready window into the warehouse, one transaction each, in one writer session (one
+    open, one checkpoint on close). A failure is reported, not raised: a failed transaction fails
+    its own partition; a session that cannot open, or whose close fails, fails the ones it held."""
+    if not ready:
+        return []
+    results = [_result(endpoint, w.day, w.stats, w.spooled.totals) for w in ready]
+    entries = [w.entry.finished(result) for w, result in zip(ready, results, strict=True)]
+    failed_here: set[int] = set()
     try:
-        with window.spool, open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-            replace_partition(
-                con, PartitionLoad(endpoint=endpoint.name, day=day, spool=window.spool, log=entry)
-            )
-    except Exception as error:
-        log.error("loading %s %s failed: %s", endpoint.name, day, error)
-        _log_failure(settings, entry, error)
-        result.ok = False
-        result.error = str(error)
-    return result
+        with contextlib.ExitStack() as spools:
+            for window in ready:
+                spools.enter_context(window.spooled.spool)
+            with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+                for n, (window, entry) in enumerate(zip(ready, entries, strict=True)):
+                    load = PartitionLoad(
+                        endpoint=endpoint.name, day=window.day, spool=window.spooled.spool, log=entry
+                    )
+                    try:
+                        with explaining_file_errors(settings.duckdb_path):
+                            replace_partition(con, load)
+                    except Exception as error:
+                        failed_here.add(n)
+                        _fail(results[n], endpoint, error)
+                        _record_failure(con, entry, error)
+    except Exception as error:  # the session itself: opening, or the checkpoint on close
+        for n, entry in enumerate(entries):
+            if n not in failed_here:
+                _fail(results[n], endpoint, error)
+                _log_failure(settings, entry, error)
+    return results
+
+
+def _fail(result: PartitionResult, endpoint: Endpoint, error: BaseException) -> None:
+    log.error("loading %s %s failed: %s", endpoint.name, result.day, error)
+    result.ok = False
+    result.error = str(error)
 
 
 def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: WindowTotals) -> PartitionResult:
@@ -396,11 +433,21 @@ def _log_failure(settings: Settings, entry: SyncLogEntry, error: BaseException) 
     """Mark the partition's sync_log row failed; if even that fails, say so in the log."""
     try:
         with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-            record_sync_failure(con, entry.sync_id, str(error), datetime.now(UTC))
+            _record_failure(con, entry, error)
     except Exception as log_error:
-        log.warning(
-            "could not record the failure of %s %s in sync_log: %s", entry.endpoint, entry.day, log_error
-        )
+        _could_not_record(entry, log_error)
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, entry: SyncLogEntry, error: BaseException) -> None:
+    """Like _log_failure, on a connection already open."""
+    try:
+        record_sync_failure(con, entry.sync_id, str(error), datetime.now(UTC))
+    except Exception as log_error:
+        _could_not_record(entry, log_error)
+
+
+def _could_not_record(entry: SyncLogEntry, log_error: BaseException) -> None:
+    log.warning("could not record the failure of %s %s in sync_log: %s", entry.endpoint, entry.day, log_error)
 
 
 def remove_orphan_spills(root: Path) -> list[Path]:

@@ -92,10 +92,10 @@ def open_writer(
             for name, value in WRITER_SETTINGS.items():
                 con.execute(f'SET "{name}" = ?', [value])
             _migrate(con, path)
-            with _explaining_file_errors(path):
+            with explaining_file_errors(path):
                 yield con
         finally:
-            with _explaining_file_errors(path):
+            with explaining_file_errors(path):
                 con.close()  # checkpoints: may write
     finally:
         del _process_lock_owners[path]
@@ -179,8 +179,9 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 @contextmanager
-def _explaining_file_errors(path: Path) -> Iterator[None]:
+def explaining_file_errors(path: Path) -> Iterator[None]:
     """Turn DuckDB's errors about the file itself (full disk, damaged blocks) into WarehouseUnreadable."""
+    path = Path(path).expanduser().absolute()
     try:
         yield
     except duckdb.Error as exc:

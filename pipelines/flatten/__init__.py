@@ -9,15 +9,14 @@
 
 Every input record ends in exactly one place: the main table, rejected_records (with a reason
 from pipelines.flatten.rules naming the field and the problem), or, for an earlier copy of an id
-repeated in the batch, the `duplicates` count. The cyclic garbage collector is paused while a batch
-is flattened. Batches of thousands of records amortise the fixed cost of ~30 Arrow arrays.
+repeated in the batch, the `duplicates` count. The cyclic garbage collector runs rarely while a
+batch is flattened (pipelines.collector). Batches of thousands of records amortise the fixed cost
+of ~30 Arrow arrays.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.collector import relaxed_collection
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.flatten.columns import CheckedColumns, dump_json, json_texts
 from pipelines.flatten.readers import Scan, read_experiment_runs, read_runs
@@ -56,7 +56,7 @@ class FlatBatch:
 def flatten_workflow_runs(records: Sequence[Any], *, day: date, synced_at: datetime) -> FlatBatch:
     """Flatten workflow-run records listed for `day` into workflow_runs, workflow_run_documents, rejects."""
     _check_synced_at(synced_at)
-    with _collector_paused():
+    with relaxed_collection():
         scan, duplicates = _read_last_of_each_id(records, read_runs)
         columns, c = scan.columns, CheckedColumns()
         times = _Instants(c, columns, day)
@@ -94,7 +94,7 @@ def flatten_workflow_runs(records: Sequence[Any], *, day: date, synced_at: datet
 def flatten_experiment_runs(records: Sequence[Any], *, day: date, synced_at: datetime) -> FlatBatch:
     """Flatten experiment-run records listed for `day` into experiment_runs and rejects."""
     _check_synced_at(synced_at)
-    with _collector_paused():
+    with relaxed_collection():
         scan, duplicates = _read_last_of_each_id(records, read_experiment_runs)
         columns, c = scan.columns, CheckedColumns()
         times = _Instants(c, columns, day)
@@ -317,15 +317,3 @@ def _check_synced_at(synced_at: datetime) -> None:
     """Refuse a naive synced_at: every instant in the warehouse is UTC."""
     if synced_at.tzinfo is None or synced_at.utcoffset() is None:
         raise ValueError(f"synced_at must be timezone-aware, got {synced_at!r}")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (if it runs) while a batch is flattened."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

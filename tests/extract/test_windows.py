@@ -7,14 +7,16 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ALL_COMPLETED, wait
 from datetime import date
 
 import pytest
 
+from pipelines import extract
 from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS
 from pipelines.errors import AuthError, WindowCancelled
-from pipelines.extract import iter_windows, split_days
+from pipelines.extract import iter_window_groups, iter_windows, split_days
 from pipelines.ratelimit import RateLimiter
 
 from .conftest import MakeClient
@@ -266,3 +268,14 @@ def test_a_503_does_not_hold_the_other_windows(server: FakeRetab, records: dict[
     with RetabClient(config, sleep=lambda seconds: None, rate_limiter=limiter) as client:
         list(iter_windows(client, WORKFLOW_RUNS, DAYS, collect_ids, concurrency=3))
     assert limiter_waits == []
+
+
+def test_windows_that_finished_together_come_in_one_group_oldest_first(
+    make_client: MakeClient, records: dict[date, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the consumer asks only once every running window has finished (as if it had been busy)
+    monkeypatch.setattr(extract, "wait", lambda fs, return_when: wait(fs, return_when=ALL_COMPLETED))
+    client, _ = make_client()
+    groups = list(iter_window_groups(client, WORKFLOW_RUNS, DAYS, collect_ids, concurrency=4))
+    assert [[o.day for o in group] for group in groups] == [DAYS[:4], DAYS[4:]]
+    assert {o.day: o.result for group in groups for o in group} == records
