@@ -1,10 +1,10 @@
 """The sync job and its schedules: nightly (yesterday + days still settling) and, optionally, today.
 
 Nightly at 02:15 UTC, running by default: for each endpoint, yesterday plus every day within the
-lookback that is not settled: it holds unfinished runs or its last sync failed (`open_run_days`),
-or its last sync started before the day was over (a partial day, e.g. from the `retab_today`
-schedule, whose nightly sync was missed). Consecutive days become one single-run range, so a
-typical night is one run per endpoint, and late status changes land without manual work.
+lookback that is not settled (`load.unsettled_days`): it holds unfinished runs or its last sync
+failed, or its last sync started before the day was over (a partial day, e.g. from the
+`retab_today` schedule, whose nightly sync was missed). Consecutive days become one single-run
+range, so a typical night is one run per endpoint, and late status changes land without manual work.
 """
 
 import logging
@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import dagster as dg
-import duckdb
 
 from assets.partitions import contiguous_ranges, day_key, partitions_start, range_tags
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
 from pipelines.endpoints import ENDPOINTS
-from pipelines.load import open_run_days
+from pipelines.load import unsettled_days
 from pipelines.warehouse import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
 
 NIGHTLY_CRON = "15 2 * * *"
@@ -44,22 +43,6 @@ def nightly_days(
     }
 
 
-def partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
-    """Days >= since whose latest sync attempt started before the day ended (UTC)."""
-    rows = con.execute(
-        """
-        SELECT day FROM (
-            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
-            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
-        )
-        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
-        ORDER BY day
-        """,
-        [endpoint, since],
-    ).fetchall()
-    return [day for (day,) in rows]
-
-
 def read_unsettled_days(
     warehouse: WarehouseResource, today: date, log: logging.Logger | None = None
 ) -> dict[str, list[date]]:
@@ -67,10 +50,7 @@ def read_unsettled_days(
     since = today - timedelta(days=warehouse.lookback_days)
     try:
         with warehouse.reader(lock_wait=min(warehouse.lock_wait, SCHEDULE_LOCK_WAIT)) as con:
-            return {
-                name: sorted({*open_run_days(con, name, since), *partial_days(con, name, since)})
-                for name in ENDPOINTS
-            }
+            return {name: unsettled_days(con, name, since) for name in ENDPOINTS}
     except WarehouseMissing:
         return {name: [] for name in ENDPOINTS}
     except (WarehouseLocked, WarehouseUnreadable) as error:

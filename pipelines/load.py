@@ -254,6 +254,28 @@ def open_run_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) ->
     return [row[0] for row in rows]
 
 
+def partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
+    """Days >= since whose latest sync attempt started before the day ended (UTC): synced part-way."""
+    rows = con.execute(
+        """
+        SELECT day FROM (
+            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
+            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
+        )
+        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
+        ORDER BY day
+        """,
+        [endpoint, since],
+    ).fetchall()
+    return [day for (day,) in rows]
+
+
+def unsettled_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
+    """Days >= since to sync again: they hold unfinished runs, their last sync failed, or it started
+    before the day was over (the nightly schedule's and `sync --refresh-open`'s days)."""
+    return sorted({*open_run_days(con, endpoint, since), *partial_days(con, endpoint, since)})
+
+
 def normalise_source(url: str) -> str:
     """scheme://host[:port][/path] in lower case, without credentials, query, trailing slash or /v1."""
     text = url.strip()

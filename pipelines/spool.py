@@ -36,6 +36,10 @@ class SpoolSchemaError(ValueError):
     """A batch does not have the declared schema of its table."""
 
 
+class SpillFailed(OSError):
+    """A spill file could not be written: a full disk, a file-size limit, a folder not writable."""
+
+
 @dataclass
 class _TableSpool:
     """The batches of one table: spilled segment files, then pending in-memory batches."""
@@ -109,14 +113,17 @@ class Spool:
         for name, table in self._tables.items():
             if not table.pending:
                 continue
-            path = self._new_segment_path(name)
-            options = pa.ipc.IpcWriteOptions(compression=SPILL_COMPRESSION)
-            with (
-                pa.OSFile(str(path), "wb") as sink,
-                pa.ipc.new_stream(sink, table.schema, options=options) as w,
-            ):
-                for chunk in _iter_chunks(table.pending):
-                    w.write_batch(chunk)
+            try:
+                path = self._new_segment_path(name)
+                options = pa.ipc.IpcWriteOptions(compression=SPILL_COMPRESSION)
+                with (
+                    pa.OSFile(str(path), "wb") as sink,
+                    pa.ipc.new_stream(sink, table.schema, options=options) as w,
+                ):
+                    for chunk in _iter_chunks(table.pending):
+                        w.write_batch(chunk)
+            except OSError as error:
+                raise SpillFailed(self._spill_advice(error)) from error
             table.segments.append(path)
             self._memory_bytes -= table.pending_bytes
             table.pending = []
@@ -154,6 +161,15 @@ class Spool:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("spool is closed")
+
+    def _spill_advice(self, error: OSError) -> str:
+        folder = self._spill_dir or self._spill_parent or Path(tempfile.gettempdir())
+        return (
+            f"could not write rows to the spill folder {folder}: {error}. A day's rows beyond "
+            f"{self._max_memory_bytes >> 20} MB wait on disk next to the warehouse file until they are "
+            f"loaded; free some space there (or set RETAB_DUCKDB_PATH to a disk with room), then run "
+            f"the same command again"
+        )
 
     def _new_segment_path(self, table_name: str) -> Path:
         if self._spill_dir is None:

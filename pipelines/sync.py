@@ -21,6 +21,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,10 +43,10 @@ from pipelines.load import (
     SyncLogEntry,
     check_source,
     mark_interrupted,
-    open_run_days,
     record_sync_failure,
     record_sync_start,
     replace_partition,
+    unsettled_days,
 )
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.settings import Settings
@@ -58,8 +59,14 @@ log = logging.getLogger(__name__)
 # removes those of processes that are gone (killed before they could clean up).
 SPILL_PREFIX = "retab-spool-"
 _SPILL_NAME = re.compile(rf"^{SPILL_PREFIX}(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+$")
-FLATTEN_BATCH_RECORDS = 1_000  # records flattened at once: amortises Arrow calls as well as 5,000 (measured),
-# and flattening every ten pages overlaps the waits for the next pages instead of piling up at the end
+# Records flattened at once. While pages come fast (CPU-bound), big batches amortise Arrow's fixed
+# costs and the threads' hand-offs of the GIL: 1,000 instead of 5,000 cost a third of the rows/s from
+# bytes. While pages are slow to come (the API's latency), smaller batches spread the flattening over
+# the waits instead of piling it up when every window ends at once: +3-4 points of efficiency at
+# concurrency 8 (bench/flatten_load.py, bench/latency.py).
+FLATTEN_BATCH_RECORDS = 5_000
+SLOW_PAGES_BATCH_RECORDS = 1_000
+SLOW_PAGE_SECONDS = 0.05
 
 
 @dataclass
@@ -154,12 +161,25 @@ def client_config(settings: Settings) -> ClientConfig:
     )
 
 
-def iter_batches(pages: Iterator[Page], size: int = FLATTEN_BATCH_RECORDS) -> Iterator[list[dict]]:
-    """Regroup page records into batches of about `size` records."""
+def iter_batches(
+    pages: Iterator[Page],
+    size: int = FLATTEN_BATCH_RECORDS,
+    *,
+    slow_size: int = SLOW_PAGES_BATCH_RECORDS,
+    slow_page_seconds: float = SLOW_PAGE_SECONDS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Iterator[list[dict]]:
+    """Regroup page records into batches of about `size` records, or `slow_size` after a page that
+    took `slow_page_seconds` or more to come (the CPU is idle while the next one is awaited)."""
     pending: list[dict] = []
-    for page in pages:
+    while True:
+        began = clock()
+        page = next(pages, None)
+        if page is None:
+            break
         pending.extend(page.records)
-        if len(pending) >= size:
+        limit = slow_size if clock() - began >= slow_page_seconds else size
+        if len(pending) >= limit:
             yield pending
             pending = []
     if pending:
@@ -208,30 +228,10 @@ def _reporting(
 def plan_refresh_days(
     settings: Settings, endpoints: Sequence[Endpoint], today: date
 ) -> dict[str, list[date]]:
-    """Days within the lookback that are not settled, per endpoint: they hold unfinished runs, their
-    last sync failed, or their last sync started before the day was over (the same days as the
-    nightly schedule's, assets/schedules.py)."""
+    """Days within the lookback that are not settled, per endpoint (load.unsettled_days)."""
     since = today - timedelta(days=settings.lookback_days)
     with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-        return {
-            e.name: sorted({*open_run_days(con, e.name, since), *_partial_days(con, e.name, since)})
-            for e in endpoints
-        }
-
-
-def _partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
-    """Days >= since whose latest sync attempt started before the day ended (UTC): synced part-way."""
-    rows = con.execute(
-        """
-        SELECT day FROM (
-            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
-            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
-        )
-        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
-        """,
-        [endpoint, since],
-    ).fetchall()
-    return [day for (day,) in rows]
+        return {e.name: unsettled_days(con, e.name, since) for e in endpoints}
 
 
 def sync(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from pipelines import spool as spool_module
 from pipelines.schemas import REJECTED_RECORDS_SCHEMA, WORKFLOW_RUNS_SCHEMA
-from pipelines.spool import Spool, SpoolSchemaError
+from pipelines.spool import SpillFailed, Spool, SpoolSchemaError
 
 from .partition_rows import rejected, run_ids, workflow_runs
 
@@ -127,3 +128,21 @@ def test_an_empty_table_reads_as_an_empty_stream() -> None:
     with Spool(TABLES) as spool:
         table = read_all(spool, "rejected_records")
     assert table.num_rows == 0 and table.schema.equals(REJECTED_RECORDS_SCHEMA)
+
+
+def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path) -> None:
+    batches = pages(20)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    spool = Spool(TABLES, spill_dir=tmp_path, max_memory_bytes=3 * batches[0].nbytes)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # Python ignores SIGXFSZ: writes get EFBIG
+    try:
+        with pytest.raises(SpillFailed) as raised:
+            for batch in batches:
+                spool.append("workflow_runs", batch)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        spool.close()
+    message = str(raised.value)
+    assert "File too large" in message and str(tmp_path) in message
+    assert "free some space" in message and "RETAB_DUCKDB_PATH" in message
+    assert not list(tmp_path.iterdir())  # close() removed the partial spill files
