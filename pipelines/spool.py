@@ -93,6 +93,11 @@ class Spool:
             table.schema, _iter_table(list(table.segments), list(table.pending))
         )
 
+    @property
+    def total_rows(self) -> int:
+        """Rows appended, all tables together."""
+        return sum(table.rows for table in self._tables.values())
+
     def rows(self, table_name: str) -> int:
         """Rows appended to the table."""
         return self._table(table_name).rows

@@ -45,13 +45,13 @@ from pipelines.load import (
     mark_interrupted,
     record_sync_failure,
     record_sync_start,
-    replace_partition,
+    replace_partitions,
     unsettled_days,
 )
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.settings import Settings
 from pipelines.spool import Spool
-from pipelines.warehouse import explaining_file_errors, open_writer
+from pipelines.warehouse import explain_file_error, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -363,33 +363,32 @@ class ReadyWindow:
 
 
 def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWindow]) -> list[PartitionResult]:
-    """Swap each ready window into the warehouse, one transaction each, in one writer session (one
-    open, one checkpoint on close). A failure is reported, not raised: a failed transaction fails
-    its own partition; a session that cannot open, or whose close fails, fails the ones it held."""
+    """Swap the ready windows into the warehouse in one writer session (one open, one checkpoint on
+    close), each partition atomically (load.replace_partitions). A failure is reported, not raised:
+    a partition that cannot be replaced fails alone; a session that cannot open, or whose close
+    fails, fails the ones it held."""
     if not ready:
         return []
     results = [_result(endpoint, w.day, w.stats, w.spooled.totals) for w in ready]
     entries = [w.entry.finished(result) for w, result in zip(ready, results, strict=True)]
-    failed_here: set[int] = set()
+    loads = [
+        PartitionLoad(endpoint=endpoint.name, day=w.day, spool=w.spooled.spool, log=entry)
+        for w, entry in zip(ready, entries, strict=True)
+    ]
+    failed: dict[int, Exception] = {}
     try:
         with contextlib.ExitStack() as spools:
             for window in ready:
                 spools.enter_context(window.spooled.spool)
             with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-                for n, (window, entry) in enumerate(zip(ready, entries, strict=True)):
-                    load = PartitionLoad(
-                        endpoint=endpoint.name, day=window.day, spool=window.spooled.spool, log=entry
-                    )
-                    try:
-                        with explaining_file_errors(settings.duckdb_path):
-                            replace_partition(con, load)
-                    except Exception as error:
-                        failed_here.add(n)
-                        _fail(results[n], endpoint, error)
-                        _record_failure(con, entry, error)
+                failed = replace_partitions(con, loads)
+                for n, error in failed.items():
+                    error = explain_file_error(settings.duckdb_path, error)
+                    _fail(results[n], endpoint, error)
+                    _record_failure(con, entries[n], error)
     except Exception as error:  # the session itself: opening, or the checkpoint on close
         for n, entry in enumerate(entries):
-            if n not in failed_here:
+            if n not in failed:
                 _fail(results[n], endpoint, error)
                 _log_failure(settings, entry, error)
     return results

@@ -181,14 +181,25 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 @contextmanager
 def explaining_file_errors(path: Path) -> Iterator[None]:
     """Turn DuckDB's errors about the file itself (full disk, damaged blocks) into WarehouseUnreadable."""
-    path = Path(path).expanduser().absolute()
     try:
         yield
     except duckdb.Error as exc:
-        text = str(exc).lower()
-        if isinstance(exc, duckdb.IOException) or any(marker in text for marker in _FILE_PROBLEMS):
-            raise WarehouseUnreadable(_explain(path, str(exc))) from exc
-        raise
+        explained = explain_file_error(path, exc)
+        if explained is exc:
+            raise
+        raise explained from exc
+
+
+def explain_file_error(path: Path, error: Exception) -> Exception:
+    """A WarehouseUnreadable that says what to do, when `error` is DuckDB's about the file; else `error`."""
+    if not isinstance(error, duckdb.Error):
+        return error
+    text = str(error).lower()
+    if isinstance(error, duckdb.IOException) or any(marker in text for marker in _FILE_PROBLEMS):
+        explained = WarehouseUnreadable(_explain(Path(path).expanduser().absolute(), str(error)))
+        explained.__cause__ = error
+        return explained
+    return error
 
 
 def _check_writable(path: Path) -> None:
