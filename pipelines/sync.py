@@ -51,6 +51,7 @@ from pipelines.load import (
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.settings import Settings
 from pipelines.spool import Spool
+from pipelines.turns import TurnTaking
 from pipelines.warehouse import explain_file_error, open_writer
 
 log = logging.getLogger(__name__)
@@ -187,10 +188,16 @@ def iter_batches(
 
 
 def spool_window(
-    endpoint: Endpoint, spill_dir: Path, progress: ProgressCallback | None
+    endpoint: Endpoint,
+    spill_dir: Path,
+    progress: ProgressCallback | None,
+    days: Sequence[date] = (),
 ) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
-    """A window processor for `iter_windows`: flatten the pages of one day into a spool."""
+    """A window processor for `iter_windows`: flatten the pages of one day into a spool. The windows
+    flatten in turns, the earliest of `days` first (pipelines.turns)."""
     flatten = FLATTENERS[endpoint.name]
+    turns = TurnTaking()
+    rank = {day: n for n, day in enumerate(days)}
 
     def process(day: date, pages: Iterator[Page], stats: WindowStats) -> SpooledWindow:
         synced_at = datetime.now(UTC)
@@ -198,10 +205,11 @@ def spool_window(
         totals = WindowTotals()
         try:
             for records in iter_batches(_reporting(pages, endpoint, day, stats, progress)):
-                batch = flatten(records, day=day, synced_at=synced_at)
-                for name, table in batch.tables.items():
-                    if table.num_rows:
-                        spool.append(name, table)
+                with turns.turn(rank.get(day, len(rank))):
+                    batch = flatten(records, day=day, synced_at=synced_at)
+                    for name, table in batch.tables.items():
+                        if table.num_rows:
+                            spool.append(name, table)
                 totals.add(batch)
         except BaseException:
             spool.close()
@@ -306,7 +314,11 @@ def _sync_endpoint(
     instead of the API stops the rest of them (each would wait out the same retries), and they are
     reported failed with it. Windows that finish together are loaded in one writer session."""
     groups = iter_window_groups(
-        client, endpoint, days, spool_window(endpoint, spill_dir, progress), concurrency=settings.concurrency
+        client,
+        endpoint,
+        days,
+        spool_window(endpoint, spill_dir, progress, days),
+        concurrency=settings.concurrency,
     )
     fatal: BaseException | None = None
     try:
