@@ -164,6 +164,10 @@ def test_closing_early_starts_no_new_window_and_stops_the_running_ones(
     client, _ = make_client()
     windows = iter_windows(client, WORKFLOW_RUNS, DAYS, slow_reader, concurrency=2)
     assert next(windows).day == DAYS[0]
+    deadline = time.monotonic() + 10
+    while not any(seen.query.get("from_date") == str(DAYS[1]) for seen in server.list_requests()):
+        assert time.monotonic() < deadline, "the second window never asked for a page"
+        time.sleep(0.01)
     windows.close()  # returns once the running window has stopped
     assert isinstance(endings[DAYS[1]], WindowCancelled)
     asked = {seen.query["from_date"] for seen in server.list_requests()}

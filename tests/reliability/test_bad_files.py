@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -281,7 +281,7 @@ def test_a_file_size_limit_fails_clearly_and_keeps_the_previous_content(
         assert "File too large" in output
 
 
-TOMORROW = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+TOMORROW = "2999-12-31"  # surely after today; a date computed at collection goes stale across midnight
 BAD_ARGUMENTS = [
     (["sync", "--start", "2026-05-03", "--end", "2026-05-01"], "is after --end"),
     (["sync", "--start", "2026-02-30", "--end", "2026-03-01"], "is not a day: write it as YYYY-MM-DD"),

@@ -47,5 +47,6 @@ def test_a_million_run_day_serves_first_and_middle_pages_in_small_memory(make_si
     assert earlier["data"][0]["id"] > ids[0]  # type: ignore[index]
     newest, took_newest = timed_page(api, limit=100, to_date="2026-05-10")
     assert newest["data"][0]["timing"]["created_at"].startswith("2026-05-10T23:59")  # type: ignore[index]
-    assert max(took_middle, took_first, took_later, took_earlier, took_newest) < 1.0
+    # materialising the day would take far longer; the bound leaves room for a stalled, shared machine
+    assert max(took_middle, took_first, took_later, took_earlier, took_newest) < 5.0
     assert rss_mb() - baseline < 64, "serving a few pages must not materialise the day"
