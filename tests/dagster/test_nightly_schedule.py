@@ -104,21 +104,23 @@ def test_nightly_requests_yesterday_only_when_the_warehouse_stays_locked(tmp_pat
     hw.add_run(con, "workflow_runs", "running-3rd", date(2026, 5, 3), "running")
     con.close()
     holding, release = threading.Event(), threading.Event()
+    released_in_time: list[bool] = []  # an assert in the thread would not fail the test
 
     def writer() -> None:
         with open_writer(path, lock_wait=5):
             holding.set()
-            release.wait(10)
+            released_in_time.append(release.wait(60))
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        holding.wait(10)
+        assert holding.wait(60), "the writer never opened the file"
         result = tick(NIGHTLY, AT_0215, WarehouseResource(path=str(path), lock_wait=0.3))
     finally:
         release.set()
         thread.join()
 
+    assert released_in_time == [True], "the writer let the file go before the tick was done"
     assert requested(result)["retab/workflow_runs"] == [("2026-05-10", "2026-05-10")]
 
 

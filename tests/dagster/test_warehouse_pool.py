@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from instance_events import materialized
 from sim_world import DAYS
 
+import pipelines.sync
 from assets.partitions import range_tags
 from assets.resources import RetabApiResource, WarehouseResource
 from assets.retab import EXPERIMENT_RUNS_KEY, WORKFLOW_RUNS_KEY, retab_experiment_runs, retab_workflow_runs
+from pipelines.endpoints import Endpoint
+from pipelines.settings import Settings
+from pipelines.sync import PartitionResult, ReadyWindow
 from pipelines.warehouse import open_reader
 
 
@@ -36,15 +41,45 @@ def wait_for_step_start(instance: dg.DagsterInstance, timeout: float = 30) -> st
     raise AssertionError("the first run never started its step")
 
 
-def test_two_runs_do_not_write_at_once(make_sim, tmp_path: Path, instance: dg.DagsterInstance) -> None:
-    sim = make_sim(
-        latency_ms=120
-    )  # slow pages, so that the first step is still writing when the second starts
+BLOCKED = "blocked by limit for pool retab_warehouse"
+
+
+def wait_for_a_blocked_run(instance: dg.DagsterInstance, first_id: str, timeout: float) -> bool:
+    """Whether a run other than `first_id` logged that its step is blocked by the pool, within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in instance.get_run_records():
+            run_id = record.dagster_run.run_id
+            if run_id != first_id and any(BLOCKED in (e.message or "") for e in instance.all_logs(run_id)):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_two_runs_do_not_write_at_once(
+    make_sim, tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = make_sim()
     resources: dict[str, Any] = {
         "retab_api": RetabApiResource(api_key=sim.key, base_url=sim.base_url, concurrency=1),
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
     }
     results: dict[str, dg.ExecuteInProcessResult] = {}
+    first_ids: list[str] = []
+    first_known = threading.Event()
+    gate_timed_out: list[bool] = []
+    load_together = pipelines.sync._load_together
+
+    def gated_load_together(
+        settings: Settings, endpoint: Endpoint, ready: list[ReadyWindow]
+    ) -> list[PartitionResult]:
+        """The first run's step writes only once the second run has said it is blocked by the pool."""
+        if not gate_timed_out:
+            known = first_known.wait(60)
+            gate_timed_out.append(not (known and wait_for_a_blocked_run(instance, first_ids[0], timeout=60)))
+        return load_together(settings, endpoint, ready)
+
+    monkeypatch.setattr(pipelines.sync, "_load_together", gated_load_together)
 
     def first_run() -> None:
         results["first"] = dg.materialize(
@@ -53,18 +88,19 @@ def test_two_runs_do_not_write_at_once(make_sim, tmp_path: Path, instance: dg.Da
 
     thread = threading.Thread(target=first_run)
     thread.start()
-    first_id = wait_for_step_start(instance)
-    second = dg.materialize(
-        [retab_experiment_runs], resources=resources, instance=instance, partition_key=str(DAYS[-1])
-    )
-    thread.join()
+    try:
+        first_id = wait_for_step_start(instance)
+        first_ids.append(first_id)
+        first_known.set()
+        second = dg.materialize(
+            [retab_experiment_runs], resources=resources, instance=instance, partition_key=str(DAYS[-1])
+        )
+    finally:
+        thread.join()
 
+    assert gate_timed_out == [False], "the second run's step was never blocked by the pool"
     assert results["first"].success and second.success
-    blocked = [
-        e.message
-        for e in second.all_events
-        if "blocked by limit for pool retab_warehouse" in (e.message or "")
-    ]
+    blocked = [e.message for e in second.all_events if BLOCKED in (e.message or "")]
     assert blocked, "the second run's step waited for the pool"
     first_start, first_end = step_times(instance, first_id)
     second_start, _ = step_times(instance, second.run_id)
