@@ -21,7 +21,12 @@ BAND = 100  # screenshot rows are judged in bands of this many pixels
 
 
 def chromium() -> str:
-    """The Chromium binary; without it, fail on CI and skip elsewhere."""
+    """The Chromium binary; without it, fail on CI and skip elsewhere.
+
+    Chromium is a system package (root and apt, not a package registry), so `make test` cannot
+    install it on a developer's machine; there the skip says so. Under CI (`.ci/run` sets CI and
+    installs Debian's chromium first) a missing binary fails the test instead of skipping it.
+    """
     for name in ("chromium", "chromium-browser"):
         path = shutil.which(name)
         if path:
@@ -30,7 +35,7 @@ def chromium() -> str:
         pytest.fail(
             "chromium is not installed: CI must install Debian's package: apt-get install -y chromium"
         )
-    pytest.skip("chromium not installed; CI installs it")
+    pytest.skip("chromium is not installed (apt-get install -y chromium to run this test; under CI it fails)")
 
 
 def screenshot(html: str, workdir: Path) -> np.ndarray:
