@@ -24,9 +24,9 @@ import duckdb
 
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL
-from pipelines.analytics import SCHEMA, VIEWS, VIEWS_BY_NAME, View, create_views, view_summary
-from pipelines.load import PARTITION_TABLES
-from pipelines.warehouse import WarehouseLocked, WarehouseUnreadable, open_writer
+from pipelines.load.connections import WarehouseLocked, WarehouseUnreadable, open_writer
+from pipelines.load.partitions import PARTITION_TABLES
+from pipelines.load.views import SCHEMA, VIEWS, VIEWS_BY_NAME, View, create_views, view_summary
 
 GROUP = "analytics"
 PREVIEW_ROWS = 10
@@ -107,7 +107,7 @@ def view_spec(view: View) -> dg.AssetSpec:
         kinds={"duckdb", "view"},
         metadata={
             "dagster/table_name": view.qualified_name,
-            "sql_file": str(view.path.relative_to(view.path.parents[2])),
+            "sql_file": f"pipelines/load/sql/views/{view.path.name}",
         },
         automation_condition=AFTER_SYNC,
     )

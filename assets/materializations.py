@@ -26,13 +26,13 @@ import dagster as dg
 
 from assets.partitions import day_key, key_days
 from assets.resources import RetabApiResource, WarehouseResource, sync_settings
+from pipelines.config import MissingApiKey, Settings
 from pipelines.endpoints import Endpoint
 from pipelines.errors import FatalResponse, InsecureBaseURL, RetabError, TLSFailure
-from pipelines.load import SourceMismatch
-from pipelines.migrations import MigrationError
-from pipelines.settings import MissingApiKey, Settings
-from pipelines.sync import PartitionResult, SyncReport
-from pipelines.warehouse import WarehouseLocked, WarehouseMissing, WarehouseUnreadable, open_reader
+from pipelines.load.connections import WarehouseLocked, WarehouseMissing, WarehouseUnreadable, open_reader
+from pipelines.load.migrations import MigrationError
+from pipelines.load.partitions import SourceMismatch
+from pipelines.sync.orchestrator import PartitionResult, SyncReport
 
 # Errors that no retry fixes: a wrong key or URL, a refused scheme, a bad warehouse file.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (

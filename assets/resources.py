@@ -12,8 +12,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.settings import MissingApiKey, Settings
-from pipelines.warehouse import open_reader
+from pipelines.config import MissingApiKey, Settings
+from pipelines.load.connections import open_reader
 
 _DEFAULTS = Settings()
 

@@ -1,4 +1,5 @@
-"""The Retab sync assets: one partition per UTC day, filled by the same `pipelines.sync.sync` as the CLI.
+"""The Retab sync assets: one partition per UTC day, filled by the same engine as the CLI
+(`pipelines.sync.orchestrator.sync`).
 
 A range of days (a backfill) is one run and one step (BackfillPolicy.single_run): the engine fetches
 `concurrency` days at once and commits each day in its own transaction as it completes. Every
@@ -12,7 +13,7 @@ from assets.materializations import PartitionRecorder
 from assets.partitions import DAILY
 from assets.resources import RetabApiResource, WarehouseResource
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
-from pipelines.sync import sync
+from pipelines.sync.orchestrator import sync
 
 GROUP = "retab"
 POOL = "retab_warehouse"

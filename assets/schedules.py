@@ -18,8 +18,8 @@ from assets.partitions import contiguous_ranges, day_key, partitions_start, rang
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
 from pipelines.endpoints import ENDPOINTS
-from pipelines.load import unsettled_days
-from pipelines.warehouse import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.load.connections import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.load.partitions import unsettled_days
 
 NIGHTLY_CRON = "15 2 * * *"
 TODAY_EVERY_ENV = "RETAB_TODAY_EVERY_MINUTES"

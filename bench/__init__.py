@@ -6,7 +6,7 @@
 
 Scenarios (each figure is the median of the repetitions; the simulator serves from its own process):
 
-    end_to_end    pipelines.sync.sync() of 7 days x (50,000 runs + 5,000 experiment runs), in a child
+    end_to_end    the engine's sync() of 7 days x (50,000 runs + 5,000 experiment runs), in a child
                   process (rows/s, peak RSS), and dlt's rest_api source on a slice of the same data
     latency       100 ms per page at concurrency 1, 2, 4, 8: rows/s and efficiency against the ideal
     flatten_load  what the sync does from page bytes (parse, flatten, spool, load) against a ceiling

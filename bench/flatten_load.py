@@ -3,7 +3,7 @@
 The pages of DAYS days of workflow runs are fetched from the simulator once and kept as bytes;
 each repetition of either side runs in a fresh child process (bench.job) that reads them back.
 
-    ours     pipelines.sync.sync() with a RetabClient whose pages come from memory: parse_page
+    ours     pipelines.sync.orchestrator.sync() with a RetabClient whose pages come from memory: parse_page
              (orjson), the loop guard, the worker threads, flatten, spool, replace_partition,
              sync_log, exactly as a sync runs them, without the HTTP
     ceiling  per day: the records cut out of the pages as NDJSON, pyarrow's C++ JSON reader with
@@ -36,14 +36,14 @@ import requests
 from bench.job import run_job
 from bench.table import Figure, ScenarioResult
 from bench.worlds import last_days, world
-from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.config import Settings
 from pipelines.endpoints import WORKFLOW_RUNS, Endpoint
-from pipelines.load import transaction
-from pipelines.pagination import iter_pages, parse_page
+from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.extract.pagination import iter_pages, parse_page
+from pipelines.load.connections import open_writer
+from pipelines.load.partitions import transaction
 from pipelines.schemas import UTC_TIMESTAMP, WORKFLOW_RUN_DOCUMENTS_SCHEMA, WORKFLOW_RUNS_SCHEMA
-from pipelines.settings import Settings
-from pipelines.sync import sync
-from pipelines.warehouse import open_writer
+from pipelines.sync.orchestrator import sync
 from retab_sim import start_simulator_process
 
 DAYS = 4

@@ -5,7 +5,7 @@
 
 Peak RSS is the child's VmHWM, read by the child itself when the job is done: the high-water mark
 of its own address space, unlike ru_maxrss, which a vfork'ed child inherits from its parent.
-Kinds: `sync` (pipelines.sync.sync against a running simulator), `dlt` (dlt's rest_api source
+Kinds: `sync` (pipelines.sync.orchestrator.sync against a running simulator), `dlt` (dlt's rest_api source
 into DuckDB, the comparison of issue 7), and bench.flatten_load's two sides on saved page bytes.
 """
 
@@ -62,10 +62,10 @@ def status_mb(field: str) -> float:
 
 
 def sync_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """pipelines.sync.sync() of the spec's endpoints and days into a fresh DuckDB file."""
+    """pipelines.sync.orchestrator.sync() of the spec's endpoints and days into a fresh DuckDB file."""
+    from pipelines.config import Settings
     from pipelines.endpoints import ENDPOINTS
-    from pipelines.settings import Settings
-    from pipelines.sync import sync
+    from pipelines.sync.orchestrator import sync
 
     settings = Settings(
         api_key=spec["key"],

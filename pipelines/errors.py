@@ -1,7 +1,7 @@
 """Errors raised by the extract layer, classified once so that callers only ask the type.
 
     RetabError
-    ├── TransientError        retried by pipelines.retry: 429, 500/502/503/504, connection
+    ├── TransientError        retried by pipelines.extract.retry: 429, 500/502/503/504, connection
     │   │                      errors, timeouts, a 200 whose body is not a listing
     │   ├── RateLimited        429; carries the server's Retry-After in seconds, if any
     │   ├── Unreachable        no such host name, or nothing listens on the port (cause "connection")

@@ -1,4 +1,4 @@
-"""Declared Arrow schemas of the warehouse tables; the DDL in warehouse/schema must agree."""
+"""Declared Arrow schemas of the warehouse tables; the DDL in pipelines/load/sql/schema must agree."""
 
 from __future__ import annotations
 

@@ -27,7 +27,9 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_SQL = Path(__file__).resolve().parents[2] / "warehouse" / "schema" / "001_initial.sql"
+from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR
+
+SCHEMA_SQL = WAREHOUSE_SCHEMA_DIR / "001_initial.sql"
 
 WORKFLOW_RUNS_SQL = """
 INSERT INTO retab.workflow_runs
@@ -123,7 +125,7 @@ VALUES ('s1', 'runs', DATE '2026-05-02', TIMESTAMPTZ '2026-05-03 02:15:00+00',
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """The file attached as `warehouse` (as pipelines.warehouse does), so `retab.duckdb` is not ambiguous."""
+    """The file attached as `warehouse` (as pipelines.load.connections does): `retab.x` is not ambiguous."""
     con = duckdb.connect()
     con.execute(f"ATTACH ? AS warehouse{' (READ_ONLY)' if read_only else ''}", [str(path)])
     con.execute("USE warehouse")
@@ -132,7 +134,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 def build_warehouse(path: Path, *, with_rows: bool = True, with_views: bool = True) -> Path:
     """Create a warehouse file from the DDL, insert the hand-built rows and create the views."""
-    from pipelines.analytics import create_views
+    from pipelines.load.views import create_views
 
     path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)

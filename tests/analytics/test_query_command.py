@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import query as sql_command
+from pipelines.cli import sql_command
 
 from .dataset import query
 
@@ -113,7 +113,7 @@ def test_db_defaults_to_the_environment(
 
 
 def test_the_file_is_released_after_the_query(warehouse: Path) -> None:
-    from pipelines.warehouse import open_writer
+    from pipelines.load.connections import open_writer
 
     assert run_sql("SELECT 1", "--db", str(warehouse), "--format", "csv") == 0
     with open_writer(warehouse, lock_wait=0.0) as con:  # fails at once if a reader still held it

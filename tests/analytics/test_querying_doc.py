@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.analytics import VIEWS
-from pipelines.query import fetch
+from pipelines.cli.sql_command import fetch
+from pipelines.load.views import VIEWS
 
 from .dataset import build_warehouse, connect, query
 
@@ -97,7 +97,7 @@ def test_python_snippets_run(recent_warehouse: Path, monkeypatch: pytest.MonkeyP
     assert Path("snapshot.duckdb").exists()
     with duckdb.connect("snapshot.duckdb", read_only=True) as snapshot:
         assert snapshot.execute("SELECT count(*) FROM analytics.workflow_daily_health").fetchone() == (5,)
-    from pipelines.warehouse import open_writer
+    from pipelines.load.connections import open_writer
 
     with open_writer(recent_warehouse, lock_wait=0.0):  # every snippet let go of the file
         pass

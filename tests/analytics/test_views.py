@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.analytics import VIEWS, VIEWS_DIR, create_views, headline_figures, missing_views, view_summary
+from pipelines.load.views import VIEWS, VIEWS_DIR, create_views, headline_figures, missing_views, view_summary
 
 from .dataset import SCHEMA_SQL, connect, query
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import open_writer
+from pipelines.load.connections import open_writer
 
 SOURCE = "http://127.0.0.1:9"  # a loopback source: "the simulator" for check_source
 

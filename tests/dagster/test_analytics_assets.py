@@ -47,8 +47,8 @@ from assets.retab import (
     retab_experiment_runs,
     retab_workflow_runs,
 )
-from pipelines.analytics import VIEWS
-from pipelines.warehouse import open_reader
+from pipelines.load.connections import open_reader
+from pipelines.load.views import VIEWS
 
 WR, ER = WORKFLOW_RUNS_KEY, EXPERIMENT_RUNS_KEY
 FACTS = view_key("workflow_run_facts")

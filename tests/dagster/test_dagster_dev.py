@@ -23,8 +23,8 @@ import pytest
 import requests
 from sim_world import PROJECT_ROOT
 
-from pipelines.dev import LOCATION_NAME
-from pipelines.warehouse import open_reader
+from assets.dev import LOCATION_NAME
+from pipelines.load.connections import open_reader
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RETAB_", "DAGSTER_"))}
     log = tmp_path / "dev.log"
-    command = [sys.executable, "-m", "pipelines.dev", "--port", str(port), "--home", str(tmp_path / "home")]
+    command = [sys.executable, "-m", "assets.dev", "--port", str(port), "--home", str(tmp_path / "home")]
     command += ["--warehouse", str(tmp_path / "dev.duckdb"), "--days", "3", "--runs-per-day", "60"]
     command += ["--experiment-runs-per-day", "6", "--faults", "none", "--no-seed"]
     with log.open("wb") as out:

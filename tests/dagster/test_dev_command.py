@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from sim_world import PROJECT_ROOT
 
-from pipelines.dev import LOCATION_NAME, banner, dev_environment, prepare_home
+from assets.dev import LOCATION_NAME, banner, dev_environment, prepare_home
 
 
 def test_the_code_location_gets_the_simulator_and_a_separate_warehouse_and_home(tmp_path: Path) -> None:

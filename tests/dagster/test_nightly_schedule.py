@@ -16,8 +16,8 @@ from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from assets.resources import WarehouseResource
 from assets.schedules import every_minutes_cron, nightly_days, today_every_minutes
 from pipelines.endpoints import ENDPOINTS
-from pipelines.load import open_run_days
-from pipelines.warehouse import open_reader, open_writer
+from pipelines.load.connections import open_reader, open_writer
+from pipelines.load.partitions import open_run_days
 from retab_sim import Simulator
 
 NIGHTLY = defs.resolve_schedule_def("retab_nightly")

@@ -15,7 +15,7 @@ from sim_world import DAYS
 from assets.partitions import range_tags
 from assets.resources import RetabApiResource, WarehouseResource
 from assets.retab import EXPERIMENT_RUNS_KEY, WORKFLOW_RUNS_KEY, retab_experiment_runs, retab_workflow_runs
-from pipelines.warehouse import open_reader
+from pipelines.load.connections import open_reader
 from retab_sim import Simulator
 
 FIRST, LAST = DAYS[0], DAYS[-1]

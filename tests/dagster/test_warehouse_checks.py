@@ -28,7 +28,7 @@ from assets.checks import (
 from assets.partitions import DAILY
 from assets.retab import WORKFLOW_RUNS_KEY, retab_workflow_runs
 from pipelines.endpoints import ENDPOINTS
-from pipelines.warehouse import open_reader
+from pipelines.load.connections import open_reader
 
 RUNS = ENDPOINTS["runs"]
 EXPERIMENTS = ENDPOINTS["experiment-runs"]

@@ -12,14 +12,14 @@ import pytest
 from instance_events import materialized
 from sim_world import DAYS
 
-import pipelines.sync
+import pipelines.sync.orchestrator
 from assets.partitions import range_tags
 from assets.resources import RetabApiResource, WarehouseResource
 from assets.retab import EXPERIMENT_RUNS_KEY, WORKFLOW_RUNS_KEY, retab_experiment_runs, retab_workflow_runs
+from pipelines.config import Settings
 from pipelines.endpoints import Endpoint
-from pipelines.settings import Settings
-from pipelines.sync import PartitionResult, ReadyWindow
-from pipelines.warehouse import open_reader
+from pipelines.load.connections import open_reader
+from pipelines.sync.orchestrator import PartitionResult, ReadyWindow
 
 
 def step_times(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float]:
@@ -68,7 +68,7 @@ def test_two_runs_do_not_write_at_once(
     first_ids: list[str] = []
     first_known = threading.Event()
     gate_timed_out: list[bool] = []
-    load_together = pipelines.sync._load_together
+    load_together = pipelines.sync.orchestrator._load_together
 
     def gated_load_together(
         settings: Settings, endpoint: Endpoint, ready: list[ReadyWindow]
@@ -79,7 +79,7 @@ def test_two_runs_do_not_write_at_once(
             gate_timed_out.append(not (known and wait_for_a_blocked_run(instance, first_ids[0], timeout=60)))
         return load_together(settings, endpoint, ready)
 
-    monkeypatch.setattr(pipelines.sync, "_load_together", gated_load_together)
+    monkeypatch.setattr(pipelines.sync.orchestrator, "_load_together", gated_load_together)
 
     def first_run() -> None:
         results["first"] = dg.materialize(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.client import ClientConfig, RetabClient
-from pipelines.ratelimit import RateLimiter
+from pipelines.extract.client import ClientConfig, RetabClient
+from pipelines.extract.ratelimit import RateLimiter
 
 from .fake_retab import MARKER_KEY, FakeRetab, serve
 

@@ -10,10 +10,10 @@ from datetime import date
 
 import pytest
 
-from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.endpoints import ENDPOINTS, EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
-from pipelines.extract import WindowOutcome, iter_windows, split_days
-from pipelines.ratelimit import RateLimiter
+from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.extract.ratelimit import RateLimiter
+from pipelines.extract.windows import WindowOutcome, iter_windows, split_days
 from retab_sim import SimConfig, run_simulator
 
 pytestmark = pytest.mark.slow

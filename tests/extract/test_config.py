@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.client import BearerAuth, ClientConfig
 from pipelines.errors import InsecureBaseURL
+from pipelines.extract.client import BearerAuth, ClientConfig
 
 from .fake_retab import MARKER_KEY
 

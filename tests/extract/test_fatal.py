@@ -8,7 +8,6 @@ from datetime import date
 
 import pytest
 
-from pipelines.client import WindowStats
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS
 from pipelines.errors import (
     AuthError,
@@ -18,6 +17,7 @@ from pipelines.errors import (
     RetriesExhausted,
     Unprocessable,
 )
+from pipelines.extract.client import WindowStats
 
 from .conftest import MakeClient
 from .fake_retab import MARKER_KEY, FakeRetab, Reply, listing, make_records

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from pipelines.client import WindowStats
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS
 from pipelines.errors import LoopDetected, TooManyPages, TransientError
-from pipelines.pagination import Page, iter_pages, next_cursor, parse_page
+from pipelines.extract.client import WindowStats
+from pipelines.extract.pagination import Page, iter_pages, next_cursor, parse_page
 
 from .conftest import MakeClient
 from .fake_retab import FakeRetab, Reply, Seen, listing, make_records

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pipelines.ratelimit import RateLimiter
+from pipelines.extract.ratelimit import RateLimiter
 
 
 class FakeClock:

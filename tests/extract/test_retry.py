@@ -11,10 +11,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from pipelines.client import WindowStats
 from pipelines.endpoints import WORKFLOW_RUNS
 from pipelines.errors import NotFound, RetriesExhausted, TransientError
-from pipelines.retry import parse_retry_after
+from pipelines.extract.client import WindowStats
+from pipelines.extract.retry import parse_retry_after
 
 from .conftest import MakeClient
 from .fake_retab import FakeRetab, Reply, listing, make_records

@@ -12,12 +12,12 @@ from datetime import date
 
 import pytest
 
-from pipelines import extract
-from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS
 from pipelines.errors import AuthError, WindowCancelled
-from pipelines.extract import iter_window_groups, iter_windows, split_days
-from pipelines.ratelimit import RateLimiter
+from pipelines.extract import windows as extract
+from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.extract.ratelimit import RateLimiter
+from pipelines.extract.windows import iter_window_groups, iter_windows, split_days
 
 from .conftest import MakeClient
 from .fake_retab import MARKER_KEY, FakeRetab, Reply, Seen, make_records

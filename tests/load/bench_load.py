@@ -25,11 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines import spool as spool_module
-from pipelines import warehouse
-from pipelines.load import PartitionLoad, SyncLogEntry, replace_partition
+from pipelines.load import connections as warehouse
+from pipelines.load import spool as spool_module
+from pipelines.load.partitions import PartitionLoad, SyncLogEntry, replace_partition
+from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS, WORKFLOW_RUNS_SCHEMA
-from pipelines.spool import Spool
 
 DAY = date(2026, 5, 1)
 NOTES = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.warehouse import open_writer
+from pipelines.load.connections import open_writer
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"

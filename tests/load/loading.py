@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.load import PARTITION_TABLES, PartitionLoad, SyncLogEntry, replace_partition
+from pipelines.load.partitions import PARTITION_TABLES, PartitionLoad, SyncLogEntry, replace_partition
+from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.spool import Spool
 
 from .partition_rows import SOURCE
 

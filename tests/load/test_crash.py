@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.load import mark_interrupted
-from pipelines.warehouse import open_writer
+from pipelines.load.connections import open_writer
+from pipelines.load.partitions import mark_interrupted
 
 from .conftest import start_child, wait_for_line
 from .loading import load_day, snapshot
@@ -27,8 +27,8 @@ STALL_CODE = """
     import pyarrow as pa
     from load.loading import partition_load
     from load.partition_rows import run_ids, workflow_runs
-    from pipelines.load import record_sync_start, replace_partition
-    from pipelines.warehouse import open_writer
+    from pipelines.load.partitions import record_sync_start, replace_partition
+    from pipelines.load.connections import open_writer
 
     path, day = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
     batch = workflow_runs(day, run_ids(day, range(50_000)), version=9, pad=200)
@@ -61,7 +61,7 @@ LOOP_CODE = """
     from pathlib import Path
     from load.loading import load_day
     from load.partition_rows import rejected, run_documents, run_ids, workflow_runs
-    from pipelines.warehouse import open_writer
+    from pipelines.load.connections import open_writer
 
     path, day = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
     contents = []

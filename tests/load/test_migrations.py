@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.migrations import (
+from pipelines.load.connections import open_reader, open_writer
+from pipelines.load.migrations import (
     WAREHOUSE_SCHEMA_DIR,
     MigrationError,
     SchemaTooNew,
@@ -16,7 +17,6 @@ from pipelines.migrations import (
     list_migrations,
     migrate,
 )
-from pipelines.warehouse import open_reader, open_writer
 
 V1 = "CREATE SCHEMA IF NOT EXISTS retab;\nCREATE TABLE retab.things (id VARCHAR NOT NULL, n INTEGER);\n"
 V2 = "ALTER TABLE retab.things ADD COLUMN colour VARCHAR DEFAULT 'blue';\n"

@@ -11,17 +11,17 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines import spool as spool_module
-from pipelines.load import (
+from pipelines.load import spool as spool_module
+from pipelines.load.connections import open_writer
+from pipelines.load.partitions import (
     IncompletePartition,
     PartitionMismatch,
     SourceMismatch,
     record_sync_start,
     replace_partition,
 )
+from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.spool import Spool
-from pipelines.warehouse import open_writer
 
 from .loading import endpoint_spool, load_day, partition_load, rows_of, snapshot
 from .partition_rows import experiment_runs, rejected, run_documents, run_ids, workflow_runs

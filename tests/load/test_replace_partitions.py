@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.load import IncompletePartition, PartitionLoad, replace_partitions
-from pipelines.warehouse import open_writer
+from pipelines.load.connections import open_writer
+from pipelines.load.partitions import IncompletePartition, PartitionLoad, replace_partitions
 
 from .loading import partition_load
 from .partition_rows import rejected, run_documents, run_ids, workflow_runs
@@ -59,7 +59,7 @@ def test_a_bad_partition_fails_alone_and_the_rest_of_its_group_lands(
 ) -> None:
     loads = loads_of([10, 20, 30, 40])
     loads[2].log.complete = False  # a page walk that did not finish: must be refused
-    with caplog.at_level(logging.WARNING, logger="pipelines.load"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.load.partitions"):
         failures = replace_partitions(con, loads)
     assert list(failures) == [2] and isinstance(failures[2], IncompletePartition)
     assert "one at a time" in caplog.text

@@ -1,4 +1,4 @@
-"""The DDL under warehouse/schema and the Arrow schemas in pipelines/schemas.py describe the same tables."""
+"""The DDL under pipelines/load/sql/schema and the Arrow schemas in pipelines/schemas.py agree."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.migrations import migrate
+from pipelines.load.migrations import migrate
 from pipelines.schemas import TABLE_SCHEMAS, UTC_TIMESTAMP
 
 from .partition_rows import experiment_runs, rejected, run_documents, run_ids, workflow_runs

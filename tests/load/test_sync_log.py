@@ -16,7 +16,8 @@ from typing import ClassVar
 import duckdb
 import pytest
 
-from pipelines.load import (
+from pipelines.load.connections import open_writer
+from pipelines.load.partitions import (
     SourceMismatch,
     SyncLogEntry,
     check_source,
@@ -27,7 +28,6 @@ from pipelines.load import (
     record_sync_start,
     replace_partition,
 )
-from pipelines.warehouse import open_writer
 
 from .loading import load_day, partition_load
 from .partition_rows import experiment_runs, run_ids, workflow_runs

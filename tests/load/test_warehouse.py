@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.migrations import current_version, list_migrations
-from pipelines.warehouse import (
+from pipelines.load.connections import (
     WarehouseLocked,
     WarehouseMissing,
     WarehouseUnreadable,
     open_reader,
     open_writer,
 )
+from pipelines.load.migrations import current_version, list_migrations
 
 
 def open_and_close(opener, path: Path, **kwargs: object) -> None:

@@ -68,17 +68,17 @@ class KillingConnection:
 
 def install(points: Points) -> None:
     """Wrap page parsing, the flatteners and the sync's writer connections."""
-    import pipelines.client
-    import pipelines.flatten
-    import pipelines.sync
+    import pipelines.extract.client
+    import pipelines.sync.orchestrator
+    import pipelines.transform
 
-    parse_page = pipelines.client.parse_page
+    parse_page = pipelines.extract.client.parse_page
 
     def killing_parse_page(body: bytes) -> Any:
         points.reach("fetch")
         return parse_page(body)
 
-    pipelines.client.parse_page = killing_parse_page
+    pipelines.extract.client.parse_page = killing_parse_page
 
     def killing_flattener(flatten: Callable[..., Any], after: bool) -> Callable[..., Any]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -91,10 +91,10 @@ def install(points: Points) -> None:
 
         return wrapped
 
-    for n, (name, flatten) in enumerate(sorted(pipelines.flatten.FLATTENERS.items())):
-        pipelines.flatten.FLATTENERS[name] = killing_flattener(flatten, after=bool(n % 2))
+    for n, (name, flatten) in enumerate(sorted(pipelines.transform.FLATTENERS.items())):
+        pipelines.transform.FLATTENERS[name] = killing_flattener(flatten, after=bool(n % 2))
 
-    open_writer = pipelines.sync.open_writer
+    open_writer = pipelines.sync.orchestrator.open_writer
 
     @contextmanager
     def killing_open_writer(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -102,7 +102,7 @@ def install(points: Points) -> None:
             yield KillingConnection(con, points)
             points.reach("commit")  # committed, not yet closed (nor checkpointed)
 
-    pipelines.sync.open_writer = killing_open_writer
+    pipelines.sync.orchestrator.open_writer = killing_open_writer
 
 
 def main() -> int:

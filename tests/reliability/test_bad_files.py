@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
+from pipelines.config import Settings
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.scripted_api import (
     EXPERIMENT_RUNS_PATH,
     RUNS_PATH,

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from pipelines.client import ClientConfig, RetabClient
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
-from pipelines.sync_command import sync_and_report
+from pipelines.cli.sync_command import sync_and_report
+from pipelines.config import Settings
+from pipelines.extract.client import ClientConfig, RetabClient
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.scripted_api import (
     EXPERIMENT_RUNS_PATH,
     RUNS_PATH,

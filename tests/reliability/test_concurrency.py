@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
-from pipelines.warehouse import WarehouseLocked, open_reader
+from pipelines.config import Settings
+from pipelines.load.connections import WarehouseLocked, open_reader
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.summary import Tally
 from reliability.world import (
     ENDPOINT_NAMES,

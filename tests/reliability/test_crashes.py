@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
+from pipelines.config import Settings
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.crashing_sync import STAGES
 from reliability.summary import Tally
 from reliability.world import (

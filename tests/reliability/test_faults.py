@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
+from pipelines.config import Settings
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.summary import Tally
 from reliability.world import ENDPOINT_NAMES, compare, days_from, moments_between
 from retab_sim import Simulator

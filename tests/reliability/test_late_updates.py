@@ -17,10 +17,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.config import Settings
 from pipelines.endpoints import ENDPOINTS
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, plan_refresh_days, sync
-from pipelines.warehouse import open_writer
+from pipelines.load.connections import open_writer
+from pipelines.sync.orchestrator import parse_endpoints, plan_refresh_days, sync
 from reliability.summary import Tally
 from reliability.world import (
     ENDPOINT_NAMES,

@@ -20,8 +20,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.settings import Settings
-from pipelines.sync import parse_endpoints, sync
+from pipelines.config import Settings
+from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.scripted_api import Answer, Request, ScriptedApi, scripted_api
 from reliability.summary import Tally
 from reliability.world import cli_env, days_from, run_cli, sync_args

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pipelines.client import Page
-from pipelines.sync import iter_batches
+from pipelines.extract.client import Page
+from pipelines.sync.orchestrator import iter_batches
 
 
 def pages(count: int, size: int = 100) -> Iterator[Page]:

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from pipelines.collector import SYNC_GEN0_THRESHOLD, relaxed_collection
+from pipelines.sync.collector import SYNC_GEN0_THRESHOLD, relaxed_collection
 
 
 def test_the_threshold_is_raised_and_older_objects_frozen_only_inside() -> None:

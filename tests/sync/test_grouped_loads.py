@@ -12,13 +12,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines import extract
-from pipelines import load as load_module
-from pipelines import sync as sync_module
+from pipelines.config import Settings
 from pipelines.endpoints import WORKFLOW_RUNS
-from pipelines.load import SyncLogEntry
-from pipelines.settings import Settings
-from pipelines.sync import sync
+from pipelines.extract import windows as extract
+from pipelines.load import partitions as load_module
+from pipelines.load.partitions import SyncLogEntry
+from pipelines.sync import orchestrator as sync_module
+from pipelines.sync.orchestrator import sync
 from retab_sim import SimConfig, run_simulator
 
 END = date(2026, 5, 10)

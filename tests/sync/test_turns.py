@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pipelines.turns import TurnTaking
+from pipelines.sync.turns import TurnTaking
 
 
 def wait_for_waiters(turns: TurnTaking, count: int) -> None:

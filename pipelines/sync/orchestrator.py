@@ -31,14 +31,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.analytics import create_views
-from pipelines.client import ClientConfig, Page, RetabClient, WindowStats
-from pipelines.collector import relaxed_collection
+from pipelines.config import Settings
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import FatalResponse, HtmlPage, RetriesExhausted, Unreachable
-from pipelines.extract import iter_window_groups
-from pipelines.flatten import FLATTENERS, FlatBatch
-from pipelines.load import (
+from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
+from pipelines.extract.windows import iter_window_groups
+from pipelines.load.connections import explain_file_error, open_writer
+from pipelines.load.partitions import (
     PartitionLoad,
     SyncLogEntry,
     check_source,
@@ -48,11 +47,12 @@ from pipelines.load import (
     replace_partitions,
     unsettled_days,
 )
+from pipelines.load.spool import Spool
+from pipelines.load.views import create_views
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.settings import Settings
-from pipelines.spool import Spool
-from pipelines.turns import TurnTaking
-from pipelines.warehouse import explain_file_error, open_writer
+from pipelines.sync.collector import relaxed_collection
+from pipelines.sync.turns import TurnTaking
+from pipelines.transform import FLATTENERS, FlatBatch
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def spool_window(
     days: Sequence[date] = (),
 ) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
     """A window processor for `iter_windows`: flatten the pages of one day into a spool. The windows
-    flatten in turns, the earliest of `days` first (pipelines.turns)."""
+    flatten in turns, the earliest of `days` first (pipelines.sync.turns)."""
     flatten = FLATTENERS[endpoint.name]
     turns = TurnTaking()
     rank = {day: n for n, day in enumerate(days)}

@@ -10,13 +10,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.settings import MissingApiKey, Settings
+from pipelines.config import MissingApiKey, Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from pipelines.endpoints import Endpoint
-    from pipelines.sync import PartitionResult, SyncReport
+    from pipelines.sync.orchestrator import PartitionResult, SyncReport
 
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -39,7 +39,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def run_sync(args: argparse.Namespace) -> int:
     """Run the sync the arguments ask for and print what happened."""
-    from pipelines.sync import parse_endpoints
+    from pipelines.sync.orchestrator import parse_endpoints
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
@@ -66,7 +66,7 @@ def sync_and_report(
     from rich.console import Console
     from rich.markup import escape
 
-    from pipelines.sync import SyncReport, sync
+    from pipelines.sync.orchestrator import SyncReport, sync
 
     console = Console(stderr=True)
     show_progress = console.is_terminal and not quiet
@@ -102,7 +102,7 @@ def _sync_with_progress(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipelines.sync import sync
+    from pipelines.sync.orchestrator import sync
 
     lock = threading.Lock()
     counts = {"pages": 0, "rows": 0}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.migrations import WAREHOUSE_SCHEMA_DIR, migrate
+from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Readers: one pass over a batch of records into column lists, each record read whole while in cache.
 
 A record whose shape cannot be read (a missing id or created_at, an array where an object belongs,
-...) is set aside, its reason found later by pipelines.flatten.rules. Leaf values are not
-type-checked here but when the columns are built (pipelines.flatten.columns). One pass matters:
+...) is set aside, its reason found later by pipelines.transform.rules. Leaf values are not
+type-checked here but when the columns are built (pipelines.transform.columns). One pass matters:
 a batch's records do not fit in the CPU cache, and a pass per field costs a cache miss per field.
 """
 
@@ -42,7 +42,7 @@ _EXPERIMENT_KEYS = frozenset(
 
 
 class Unreadable(Exception):
-    """A record a reader cannot read; its reason is found by pipelines.flatten.rules."""
+    """A record a reader cannot read; its reason is found by pipelines.transform.rules."""
 
 
 _UNREADABLE = (Unreadable, KeyError, TypeError, AttributeError)  # what reading a bad shape raises

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.flatten.rules import I32_RANGE, I64_RANGE, is_number, is_string_list
+from pipelines.transform.rules import I32_RANGE, I64_RANGE, is_number, is_string_list
 
 _NONE = type(None)
 _SEPARATOR = orjson.Fragment(b"\x00")  # orjson escapes every control character, so NUL marks only this

@@ -3,14 +3,14 @@
     records ─▶ keep the last record of each id ──────────────────── earlier copies: `duplicates`
             ─▶ read, one pass per record (readers) ──────────────── unreadable shape ────────┐
             ─▶ typed columns, JSON types checked (columns) ──────── wrong type ──────────────┤
-            ─▶ timestamps parsed by Arrow (pipelines.timestamps) ── no offset, unparseable ──┤
+            ─▶ timestamps parsed by Arrow (pipelines.transform.timestamps) ── no offset, unparseable ──┤
             ─▶ created_date compared with the day asked for ─────── another day ─────────────┤
             ─▶ FlatBatch(tables, rows, ...)                  rejected_records (reason, raw) ◀┘
 
 Every input record ends in exactly one place: the main table, rejected_records (with a reason
-from pipelines.flatten.rules naming the field and the problem), or, for an earlier copy of an id
+from pipelines.transform.rules naming the field and the problem), or, for an earlier copy of an id
 repeated in the batch, the `duplicates` count. The cyclic garbage collector runs rarely while a
-batch is flattened (pipelines.collector). Batches of thousands of records amortise the fixed cost
+batch is flattened (pipelines.sync.collector). Batches of thousands of records amortise the fixed cost
 of ~30 Arrow arrays.
 """
 
@@ -24,11 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.collector import relaxed_collection
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
-from pipelines.flatten.columns import CheckedColumns, dump_json, json_texts
-from pipelines.flatten.readers import Scan, read_experiment_runs, read_runs
-from pipelines.flatten.rules import experiment_problem, run_problem
 from pipelines.schemas import (
     EXPERIMENT_RUNS_SCHEMA,
     REJECTED_RECORDS_SCHEMA,
@@ -36,7 +32,11 @@ from pipelines.schemas import (
     WORKFLOW_RUN_DOCUMENTS_SCHEMA,
     WORKFLOW_RUNS_SCHEMA,
 )
-from pipelines.timestamps import parse_instants
+from pipelines.sync.collector import relaxed_collection
+from pipelines.transform.columns import CheckedColumns, dump_json, json_texts
+from pipelines.transform.readers import Scan, read_experiment_runs, read_runs
+from pipelines.transform.rules import experiment_problem, run_problem
+from pipelines.transform.timestamps import parse_instants
 
 __all__ = ["FLATTENERS", "FlatBatch", "flatten_experiment_runs", "flatten_workflow_runs"]
 

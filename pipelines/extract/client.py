@@ -40,9 +40,9 @@ from pipelines.errors import (
     Unprocessable,
     Unreachable,
 )
-from pipelines.pagination import Page, iter_pages, parse_page
-from pipelines.ratelimit import RateLimiter
-from pipelines.retry import RetryPolicy, make_retrying, parse_http_date, parse_retry_after
+from pipelines.extract.pagination import Page, iter_pages, parse_page
+from pipelines.extract.ratelimit import RateLimiter
+from pipelines.extract.retry import RetryPolicy, make_retrying, parse_http_date, parse_retry_after
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

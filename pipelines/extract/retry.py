@@ -1,7 +1,7 @@
 """The one retry policy of the extract layer: which failures are retried, how long to wait, when to stop.
 
 Only TransientError (and its subclass RateLimited) is retried; the type was decided once, where
-the response was classified (pipelines.client). This layer retries single HTTP requests; a
+the response was classified (pipelines.extract.client). This layer retries single HTTP requests; a
 Dagster RetryPolicy on the asset retries whole runs, and the two multiply.
 """
 

@@ -22,9 +22,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipelines.charts import DURATION_BIN
 from pipelines.cli import positive_int
-from pipelines.query import DB_HELP, EXIT_FAILED, EXIT_OK, QueryFailed, fetch, warehouse_path
+from pipelines.cli.sql_command import DB_HELP, EXIT_FAILED, EXIT_OK, QueryFailed, fetch, warehouse_path
+from pipelines.report.plotting import DURATION_BIN
 
 DEFAULT_DAYS = 14
 TOP_ROWS = 10  # errors and slowest runs shown
@@ -170,7 +170,7 @@ def load_report(db_path: Path, window: Window, *, now: datetime | None = None) -
             raise
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
-    from pipelines.analytics import VIEWS
+    from pipelines.load.views import VIEWS
 
     inventory = rows(_INVENTORY_SQL, [[view.name for view in VIEWS]])[0]
     if not inventory["has_runs_table"]:
@@ -178,7 +178,7 @@ def load_report(db_path: Path, window: Window, *, now: datetime | None = None) -
     if inventory["missing_views"]:
         raise ReportUnavailable(
             f"the analytics views are missing from {db_path} ({inventory['missing_views']}): "
-            "they are created by `pipelines.analytics.create_views`, which the sync and the Dagster "
+            "they are created by `pipelines.load.views.create_views`, which the sync and the Dagster "
             "assets run; run a sync, then the report again"
         )
     stored = rows(_STORED_SQL, [])[0]
@@ -547,7 +547,7 @@ def render_html(report: Report) -> str:
 
 def charts(report: Report) -> list[tuple[str, bytes]]:
     """(caption, PNG) of every chart the data allows."""
-    from pipelines import charts as draw
+    from pipelines.report import plotting as draw
 
     out: list[tuple[str, bytes]] = []
     busiest = [r["workflow_id"] for r in report.health[:CHART_WORKFLOWS]]

@@ -18,13 +18,13 @@ from flatten_records import (
     run_record,
 )
 
-from pipelines.flatten import FLATTENERS, FlatBatch, flatten_experiment_runs, flatten_workflow_runs
 from pipelines.schemas import (
     EXPERIMENT_RUNS_SCHEMA,
     REJECTED_RECORDS_SCHEMA,
     WORKFLOW_RUN_DOCUMENTS_SCHEMA,
     WORKFLOW_RUNS_SCHEMA,
 )
+from pipelines.transform import FLATTENERS, FlatBatch, flatten_experiment_runs, flatten_workflow_runs
 
 
 def runs(records: list[Any], day: date = DAY) -> FlatBatch:

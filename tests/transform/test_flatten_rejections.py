@@ -9,7 +9,7 @@ import orjson
 import pytest
 from flatten_records import DAY, SYNCED_AT, experiment_record, run_record
 
-from pipelines.flatten import flatten_experiment_runs, flatten_workflow_runs
+from pipelines.transform import flatten_experiment_runs, flatten_workflow_runs
 
 Mutation = Callable[[dict[str, Any]], Any]
 

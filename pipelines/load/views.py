@@ -10,7 +10,8 @@
  retab.workflow_run_documents ─► document_mime_mix
  retab.experiment_runs ───────► experiment_scores
 ```
-Each view is one file, `warehouse/views/<name>.sql`, holding one `CREATE OR REPLACE VIEW`.
+Each view is one file, `pipelines/load/sql/views/<name>.sql` (package data), holding one
+`CREATE OR REPLACE VIEW`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import duckdb
 
-VIEWS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "views"
+VIEWS_DIR: Traversable = resources.files("pipelines.load") / "sql" / "views"
 SCHEMA = "analytics"
 
 
@@ -44,7 +46,7 @@ class View:
         return f"{SCHEMA}.{self.name}"
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Traversable:
         """The SQL file defining it."""
         return VIEWS_DIR / f"{self.name}.sql"
 

@@ -1,4 +1,4 @@
-"""Versioned DDL: apply warehouse/schema/NNN_name.sql once each, recorded in retab.schema_version.
+"""Versioned DDL: apply the package's sql/schema/NNN_name.sql once each, recorded in retab.schema_version.
 
 A file is applied in its own transaction together with its schema_version row, so a crash leaves
 either the old version or the new one. Files must not contain BEGIN/COMMIT; never edit an applied
@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import duckdb
 
-WAREHOUSE_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
+# Shipped as package data (pyproject.toml), found the same way in a wheel and in a checkout.
+WAREHOUSE_SCHEMA_DIR: Traversable = resources.files("pipelines.load") / "sql" / "schema"
 
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -42,13 +44,13 @@ class Migration:
 
     version: int
     name: str
-    path: Path
+    path: Traversable
 
 
-def list_migrations(schema_dir: Path = WAREHOUSE_SCHEMA_DIR) -> list[Migration]:
+def list_migrations(schema_dir: Traversable = WAREHOUSE_SCHEMA_DIR) -> list[Migration]:
     """The schema files in version order; rejects a stray .sql name or a repeated number."""
     migrations: dict[int, Migration] = {}
-    for path in sorted(schema_dir.glob("*.sql")):
+    for path in sorted((p for p in schema_dir.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         match = _FILE_NAME.match(path.name)
         if match is None:
             raise MigrationError(f"{path}: schema files must be named NNN_name.sql (e.g. 002_add_column.sql)")
@@ -72,7 +74,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, schema_dir: Path = WAREHOUSE_SCHEMA_DIR) -> int:
+def migrate(con: duckdb.DuckDBPyConnection, schema_dir: Traversable = WAREHOUSE_SCHEMA_DIR) -> int:
     """Apply the pending schema files in order, each in one transaction; return the current version."""
     migrations = list_migrations(schema_dir)
     known = migrations[-1].version

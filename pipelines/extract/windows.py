@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Generic, TypeVar
 
-from pipelines.client import DEFAULT_CONCURRENCY, Page, RetabClient, WindowStats
 from pipelines.endpoints import Endpoint
 from pipelines.errors import WindowCancelled
+from pipelines.extract.client import DEFAULT_CONCURRENCY, Page, RetabClient, WindowStats
 
 T = TypeVar("T")
 

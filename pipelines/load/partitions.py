@@ -35,8 +35,8 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.endpoints import ENDPOINTS
+from pipelines.load.spool import Spool, release_arrow_memory
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.spool import Spool, release_arrow_memory
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class SyncLogEntry:
 
 
 class PartitionFigures(Protocol):
-    """What a fetch + flatten of one partition counted (pipelines.sync.PartitionResult has these)."""
+    """What a fetch + flatten of one partition counted (the sync's PartitionResult has these)."""
 
     rows: int
     pages: int

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def warehouse_path(db: str | None) -> Path:
     """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/retab.duckdb."""
-    from pipelines.settings import DEFAULT_DUCKDB_PATH
+    from pipelines.config import DEFAULT_DUCKDB_PATH
 
     return Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
 
@@ -102,7 +102,7 @@ def fetch(db_path: Path, sql: str, params: Sequence[Any] | None = None) -> Query
     """Run one query on a read-only connection held only while it runs; timestamps are in UTC."""
     import duckdb
 
-    from pipelines.warehouse import WarehouseLocked, WarehouseUnreadable, open_reader
+    from pipelines.load.connections import WarehouseLocked, WarehouseUnreadable, open_reader
 
     try:
         with open_reader(db_path) as con:

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lazy_arguments(simulate, "retab_sim.cli")
 
     sql = commands.add_parser("sql", help="run a read-only SQL query (or a .sql file) on the warehouse")
-    _add_lazy_arguments(sql, "pipelines.query")
+    _add_lazy_arguments(sql, "pipelines.cli.sql_command")
 
     report = commands.add_parser("report", help="failure rates, durations and scores: terminal and HTML")
     _add_lazy_arguments(report, "pipelines.report")
@@ -119,23 +119,29 @@ def check_sync_days(parser: argparse.ArgumentParser, start: date, end: date) -> 
         parser.error(f"--end {end} is after today ({today}, UTC): there is nothing to sync yet")
 
 
+def run_dev_process() -> int:
+    """Hand over to the Dagster-side supervisor (`python -m assets.dev`): the engine imports no Dagster."""
+    import os
+
+    os.execv(sys.executable, [sys.executable, "-m", "assets.dev"])
+    return 0  # not reached: execv replaces this process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command == "sync":
         check_sync_days(parser, args.start, args.end)
-        from pipelines.sync_command import run_sync
+        from pipelines.cli.sync_command import run_sync
 
         return run_sync(args)
     if args.command == "demo":
-        from pipelines.demo import run_demo
+        from pipelines.cli.demo import run_demo
 
         return run_demo(args)
     if args.command == "dev":
-        from pipelines.dev import run_dev
-
-        return run_dev()
+        return run_dev_process()
     return int(importlib.import_module(args.module).run(args))
 
 

@@ -7,15 +7,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.settings import Settings
+from pipelines.config import Settings
 
 DEMO_SEED = 20260501
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """Serve the simulator on loopback, sync into the warehouse, print the report and what to do next."""
+    from pipelines.cli.sync_command import days_between, sync_and_report
     from pipelines.endpoints import ENDPOINTS
-    from pipelines.sync_command import days_between, sync_and_report
     from retab_sim import SimConfig, run_simulator
 
     now = datetime.now(UTC)

@@ -3,7 +3,7 @@
     .venv/bin/python tests/flatten/bench_flatten.py [records] [repetitions]
 
 For each endpoint and record form: records/s flattening `records` records in batches of 5,000 (what
-pipelines.sync uses) and as one batch, best and median of the repetitions. For scale on the same
+pipelines.sync.orchestrator uses) and as one batch, best and median of the repetitions. For scale on the same
 machine in the same run: orjson.loads of the same records (one JSON text per record, as a page
 parse would do) and pyarrow's C++ JSON reader on the same records as NDJSON. The machine is shared:
 the load average is printed, and the ratios are steadier than the absolute figures.
@@ -24,7 +24,7 @@ import orjson
 import pyarrow.json as pa_json
 from flatten_records import DAY, SYNCED_AT, synthetic_experiment_runs, synthetic_runs
 
-from pipelines.flatten import flatten_experiment_runs, flatten_workflow_runs
+from pipelines.transform import flatten_experiment_runs, flatten_workflow_runs
 
 BATCH = 5_000
 

@@ -16,7 +16,7 @@ from flatten_records import SYNCED_AT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.flatten import flatten_experiment_runs, flatten_workflow_runs
+from pipelines.transform import flatten_experiment_runs, flatten_workflow_runs
 
 DAY = date(2026, 5, 1)
 MIDNIGHT = datetime(2026, 5, 1, tzinfo=UTC)

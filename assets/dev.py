@@ -209,8 +209,8 @@ def _stop(child: subprocess.Popen[bytes], grace: float) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipelines.dev`: run_dev with its knobs exposed (tests use a free port and tmp paths)."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.dev", description=run_dev.__doc__)
+    """`python -m assets.dev`: run_dev with its knobs exposed (tests use a free port and tmp paths)."""
+    parser = argparse.ArgumentParser(prog="python -m assets.dev", description=run_dev.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--home", type=Path, default=DEV_HOME, help="DAGSTER_HOME for the dev instance")

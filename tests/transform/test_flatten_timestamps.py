@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from flatten_records import DAY, SYNCED_AT, run_record
 
-from pipelines.flatten import flatten_workflow_runs
-from pipelines.timestamps import parse_instants
+from pipelines.transform import flatten_workflow_runs
+from pipelines.transform.timestamps import parse_instants
 
 ACCEPTED = [
     ("2026-05-01T13:55:00Z", "2026-05-01T13:55:00"),

@@ -1,0 +1,1 @@
+"""The sync: composes extract, transform and load for days x endpoints."""
