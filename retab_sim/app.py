@@ -22,6 +22,7 @@ from retab_sim.dataset import Dataset, Position
 from retab_sim.faults import NO_FAULT, Decision, decide, perturb, plan_for
 from retab_sim.listing import Scanner, list_page
 from retab_sim.query import Query, parse_query
+from retab_sim.quota import Quota
 from retab_sim.shapes import iso_utc, project
 
 LIST_PATHS = {"/v1/workflows/runs": RUNS, "/v1/workflows/experiments/runs": EXPERIMENT_RUNS}
@@ -65,6 +66,11 @@ class Simulation:
         self._faults: Counter[str] = Counter()
         self._records = 0
         self._seq = itertools.count(1)
+        self.quota = (
+            None
+            if cfg.quota_rps is None
+            else Quota(cfg.quota_rps, headers=cfg.quota_headers, clock=time.monotonic)
+        )
 
     # -- admin operations (also used directly by the in-thread handle) --
 
@@ -92,8 +98,15 @@ class Simulation:
         """Delete a run; False if it does not exist."""
         return self.ds.delete(_endpoint(endpoint), run_id, self.clock.now_ms())
 
+    def set_quota(self, rps: float) -> None:
+        """Change the server-side quota while serving (one is created if there was none)."""
+        if self.quota is None:
+            self.quota = Quota(rps, headers=self.cfg.quota_headers, clock=time.monotonic)
+        else:
+            self.quota.set_rate(rps)
+
     def counters(self) -> dict[str, Any]:
-        """Requests by status and route, faults injected by kind, records served."""
+        """Requests by status and route, faults injected by kind, 429s of the quota, records served."""
         with self._lock:
             return {
                 "requests_total": sum(self._by_status.values()),
@@ -128,8 +141,18 @@ class Simulation:
         denied = self._authenticate(headers)
         if denied is not None:
             return self._count(route, denied)
+        admission = None if self.quota is None else self.quota.admit()
+        if admission is not None and not admission.allowed:
+            with self._lock:
+                self._faults["quota_429"] += 1
+            refusal = [("Retry-After", str(admission.retry_after)), *admission.headers]
+            refused = _json(429, {"detail": "Rate limit exceeded"}, refusal)
+            refused.delay = self.cfg.latency_ms / 1000
+            return self._count(route, refused)
         params = dict(parse_qsl(qs, keep_blank_values=True))
         reply = self._list(kind, target, params) if run_id is None else self._get(kind, target, run_id)
+        if admission is not None:
+            reply.headers.extend(admission.headers)
         return self._count(route, reply)
 
     def _route(self, path: str) -> tuple[str | None, str, str | None]:
@@ -292,12 +315,16 @@ class Simulation:
                 seconds = float(payload.get("minutes", 0)) * 60 + float(payload.get("seconds", 0))
                 self.advance(seconds)
                 return _json(200, {"now": iso_utc(self.clock.now_ms())})
+            if path == "/_sim/quota" and method == "POST":
+                payload = orjson.loads(body or b"{}")
+                self.set_quota(float(payload["rps"]))
+                return _json(200, {"rps": float(payload["rps"])})
             if path == "/_sim/delete" and method == "POST":
                 payload = orjson.loads(body or b"{}")
                 if not self.delete(str(payload.get("endpoint", "")), str(payload.get("id", ""))):
                     return _json(404, {"detail": "No such run"})
                 return _json(200, {"deleted": payload.get("id")})
-        except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, orjson.JSONDecodeError) as exc:
             return _json(400, {"detail": str(exc)})
         return _json(404, {"detail": "Not Found"})
 

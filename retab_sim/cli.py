@@ -35,6 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="each API response takes this long, the simulator's own work included",
     )
+    parser.add_argument(
+        "--quota",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="refuse requests above RPS per second with 429 + Retry-After (default: no quota)",
+    )
+    parser.add_argument(
+        "--quota-headers",
+        choices=("none", "ietf", "x"),
+        default="none",
+        help="announce the quota in RateLimit (ietf) or X-RateLimit-* (x) headers (default: none)",
+    )
     parser.add_argument("--key", default="sim-key", help="the only API key accepted (default: sim-key)")
 
 
@@ -52,6 +65,8 @@ def config_from_args(args: argparse.Namespace, *, wall: datetime | None = None) 
         experiment_runs_per_day=args.experiment_runs_per_day,
         faults=args.faults,
         latency_ms=args.latency_ms,
+        quota_rps=args.quota,
+        quota_headers=args.quota_headers,
         key=args.key,
         now=wall if realtime else None,
         realtime=realtime,
@@ -72,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
     server = SimHTTPServer(Simulation(cfg), cfg.host, cfg.port)
     print(server.base_url, flush=True)
+    quota = f", quota {cfg.quota_rps:g} requests/s" if cfg.quota_rps else ""
     clock = "wall clock" if cfg.realtime else f"clock at {cfg.initial_now.isoformat()}"
     print(
         f"Retab simulator: key {cfg.key!r}, seed {cfg.seed}, shape {cfg.shape}, days {cfg.start}..{cfg.end}, "
         f"{cfg.runs_per_day} runs/day, {cfg.experiment_runs_per_day} experiment runs/day, "
-        f"faults {cfg.faults}, {clock}. Admin: {server.base_url}/_sim/counters. Ctrl-C stops.",
+        f"faults {cfg.faults}, {clock}{quota}. Admin: {server.base_url}/_sim/counters. Ctrl-C stops.",
         file=sys.stderr,
         flush=True,
     )

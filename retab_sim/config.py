@@ -50,6 +50,8 @@ class SimConfig:
     fault_retry_after_max_s: int | None = None
     fault_max_attempts: int | None = None
     cache_mb: int = 256  # budget for pre-rendered finished records
+    quota_rps: float | None = None  # a server-side quota: 429 + Retry-After above it (retab_sim.quota)
+    quota_headers: str = "none"  # announce the quota: "none", "ietf" (RateLimit) or "x" (X-RateLimit-*)
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -60,6 +62,10 @@ class SimConfig:
             raise ValueError("days must be >= 1")
         if not 0 <= self.runs_per_day <= 50_000_000 or not 0 <= self.experiment_runs_per_day <= 50_000_000:
             raise ValueError("runs per day must be between 0 and 50,000,000")
+        if self.quota_rps is not None and not self.quota_rps > 0:
+            raise ValueError("quota_rps must be > 0 requests/s")
+        if self.quota_headers not in ("none", "ietf", "x"):
+            raise ValueError("quota_headers must be one of none, ietf, x")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         if not self.key:

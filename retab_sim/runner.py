@@ -68,6 +68,10 @@ class Simulator:
         """Requests by status and route, faults injected by kind, records served."""
         return self._sim.counters()
 
+    def set_quota(self, rps: float) -> None:
+        """Change the server-side quota (requests/s) from now on."""
+        self._sim.set_quota(rps)
+
 
 class RemoteSimulator:
     """A simulator in another process, driven through its `/_sim/` admin endpoints."""
@@ -122,6 +126,10 @@ class RemoteSimulator:
         """Requests by status and route, faults injected by kind, records served."""
         result: dict[str, Any] = self._call("/_sim/counters")
         return result
+
+    def set_quota(self, rps: float) -> None:
+        """Change the server-side quota (requests/s) from now on."""
+        self._call("/_sim/quota", {"rps": rps})
 
 
 @contextmanager

@@ -1,0 +1,180 @@
+"""The adaptive rate's arithmetic on a fake clock (no sleeps), and the rate-limit headers it reads."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+from pipelines.extract.throttle import AdaptiveRate, QuotaHint, parse_rate_headers
+
+
+class FakeClock:
+    """A clock that only moves when told to, or when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def send(rate: AdaptiveRate, clock: FakeClock, n: int, every: float) -> list[float]:
+    """n requests, one every `every` seconds of the caller's own pace; their start times."""
+    starts = []
+    for _ in range(n):
+        starts.append(rate.acquire())
+        clock.now += every
+    return starts
+
+
+def test_the_rate_is_unbounded_until_the_api_pushes_back() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    send(rate, clock, 500, 0.001)
+    assert rate.rate == math.inf
+    assert clock.slept == []
+
+
+def test_a_refusal_holds_everyone_and_cuts_the_rate_to_beta_of_the_measured_rate() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = send(rate, clock, 100, 0.02)  # 50 requests/s
+    rate.on_throttle(starts[-1], retry_after=1.0)
+    assert rate.rate == pytest.approx(0.7 * 50, rel=0.05)
+    before = clock.now
+    rate.acquire()
+    assert clock.now - before == pytest.approx(1.0)  # the hold, for whichever window asks next
+
+
+def test_refusals_of_requests_already_in_flight_are_one_event() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = send(rate, clock, 100, 0.02)
+    for sent in starts[-8:]:  # eight windows' requests, all out before the first refusal came back
+        rate.on_throttle(sent, retry_after=1.0)
+    assert rate.throttles == 8 and rate.decreases == 1
+    assert rate.rate == pytest.approx(35, rel=0.05)
+
+
+def test_after_a_refusal_the_rate_climbs_back_towards_the_refused_rate_and_flattens_there() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = send(rate, clock, 100, 0.02)
+    rate.on_throttle(starts[-1], retry_after=None)
+    refused_at = clock.now
+    seen: list[tuple[float, float]] = []
+    while clock.now < refused_at + 6:  # 6 s of successes, sent as fast as the limiter allows
+        rate.acquire()
+        rate.on_success()
+        seen.append((clock.now - refused_at, rate.rate))
+        clock.now += 0.001
+    at = {round(t): r for t, r in seen}
+    assert at[0] < at[1] < at[2]  # it climbs back
+    near = [t for t, r in seen if 0.95 * 50 <= r <= 1.05 * 50]
+    assert near and max(near) - min(near) >= 1.0  # and lingers near the refused rate (CUBIC's plateau)
+
+
+def test_a_second_refusal_at_a_lower_rate_lowers_the_target_faster() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = send(rate, clock, 100, 0.02)
+    rate.on_throttle(starts[-1])
+    first_rate = rate.rate
+    clock.now += 0.5
+    rate.on_throttle(rate.acquire())
+    assert rate.rate < first_rate
+    assert rate.decreases == 2
+
+
+def test_the_rate_never_runs_away_from_what_the_client_really_sends() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = send(rate, clock, 20, 0.05)
+    rate.on_throttle(starts[-1])
+    for _ in range(100):  # a slow client: 2 requests/s for 50 s
+        rate.acquire()
+        rate.on_success()
+        clock.now += 0.5
+    assert rate.rate <= 2 * 3 + 1e-9  # twice the 2-3 requests of its trailing second, not 20
+
+
+def test_a_user_ceiling_caps_everything() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(5.0, clock=clock, sleep=clock.sleep)
+    starts = [rate.acquire() for _ in range(11)]
+    assert starts[-1] - starts[0] == pytest.approx(2.0)
+    assert rate.rate == 5.0
+    with pytest.raises(ValueError, match="max_rps"):
+        AdaptiveRate(0)
+
+
+def test_an_announced_policy_paces_before_any_refusal() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    rate.on_success(QuotaHint(limit=30, window=1, remaining=25, reset=1))
+    assert rate.rate == pytest.approx(25)  # spread what remains over the reset
+    clock.now += 1.5
+    assert rate.rate == pytest.approx(30)  # then the policy's limit per window
+
+
+def test_remaining_zero_holds_until_the_reset() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    rate.on_success(QuotaHint(remaining=0, reset=2))
+    before = clock.now
+    rate.acquire()
+    assert clock.now - before == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            {"RateLimit-Policy": "30;w=1", "RateLimit": "limit=30, remaining=12, reset=1"},
+            QuotaHint(limit=30, window=1, remaining=12, reset=1),
+        ),
+        (
+            {"RateLimit-Policy": '"default";q=100;w=10', "RateLimit": '"default";r=7;t=3'},
+            QuotaHint(limit=100, window=10, remaining=7, reset=3),
+        ),
+        (
+            {"RateLimit-Policy": "1000;w=3600, 30;w=1"},
+            QuotaHint(limit=30, window=1),
+        ),
+        (
+            {"RateLimit-Limit": "50", "RateLimit-Remaining": "3", "RateLimit-Reset": "2"},
+            QuotaHint(limit=50, remaining=3, reset=2),
+        ),
+        (
+            {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
+            QuotaHint(limit=60, remaining=0, reset=5),
+        ),
+        (
+            {"x-ratelimit-remaining": "9", "x-ratelimit-reset": "1700000030"},
+            QuotaHint(remaining=9, reset=30),
+        ),
+        ({"Content-Type": "application/json"}, None),
+        ({"X-RateLimit-Remaining": "lots"}, None),
+    ],
+    ids=[
+        "ietf-07",
+        "ietf-structured",
+        "ietf-two-policies",
+        "ietf-03",
+        "x-family",
+        "x-epoch-reset",
+        "none",
+        "junk",
+    ],
+)
+def test_rate_limit_headers_of_both_families_are_read(
+    headers: dict[str, str], expected: QuotaHint | None
+) -> None:
+    assert parse_rate_headers(CaseInsensitiveDict(headers), now=1_700_000_000) == expected
