@@ -6,7 +6,7 @@
                              env RETAB_API_BASE_URL / RETAB_API_KEY -> the simulator,
                                  RETAB_DUCKDB_PATH -> warehouse/dev.duckdb, DAGSTER_HOME -> .dagster/dev
 
-The warehouse file and the Dagster history are separate from the real ones (warehouse/retab.duckdb,
+The warehouse file and the Dagster history are separate from the real ones (warehouse/warehouse.duckdb,
 $DAGSTER_HOME), so simulated data never mixes with real data. No API key is needed.
 """
 
@@ -78,7 +78,7 @@ def banner(
             "  This is NOT the real Retab API: every run is generated "
             f"(seed {seed}, {days} days, mixed shape, {faults} faults).",
             f"  Simulator   {sim_url}  (loopback only; the code location gets its URL and key)",
-            f"  Warehouse   {warehouse}  (separate from warehouse/retab.duckdb)",
+            f"  Warehouse   {warehouse}  (separate from warehouse/warehouse.duckdb)",
             f"  History     {home}  (separate from your DAGSTER_HOME)",
             f"  Dagster UI  {ui_url}  (code location '{LOCATION_NAME}')",
             "  Stop with Ctrl-C.",

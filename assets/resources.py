@@ -52,7 +52,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str | None = Field(
         default=None,
-        description="DuckDB file; None reads $RETAB_DUCKDB_PATH at run time, else warehouse/retab.duckdb.",
+        description="DuckDB file; None reads $RETAB_DUCKDB_PATH at run time, else "
+        "warehouse/warehouse.duckdb.",
     )
     lock_wait: float = Field(
         default=_DEFAULTS.lock_wait, ge=0, description="Seconds to wait for another holder of the file."

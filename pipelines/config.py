@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_BASE_URL = "https://api.retab.com"
-DEFAULT_DUCKDB_PATH = "warehouse/retab.duckdb"
+DEFAULT_DUCKDB_PATH = "warehouse/warehouse.duckdb"  # opened directly, its catalog is `warehouse`
 
 
 class MissingApiKey(Exception):

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="retab-warehouse",
         description="Keep an analytical DuckDB copy of a Retab account's workflow runs and experiment runs.",
         epilog="Environment: RETAB_API_KEY, RETAB_API_BASE_URL (default https://api.retab.com), "
-        "RETAB_DUCKDB_PATH (default warehouse/retab.duckdb).",
+        "RETAB_DUCKDB_PATH (default warehouse/warehouse.duckdb).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 FORMATS = ("table", "csv", "json")
-DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/retab.duckdb)"
+DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -77,10 +77,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def warehouse_path(db: str | None) -> Path:
-    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/retab.duckdb."""
+    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb."""
     from pipelines.config import DEFAULT_DUCKDB_PATH
+    from pipelines.load.legacy import move_old_default
 
-    return Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+    path = Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+    if path == Path(DEFAULT_DUCKDB_PATH) and (moved := move_old_default(path)):
+        print(moved, file=sys.stderr)
+    return path
 
 
 def read_sql(query: str) -> str:

@@ -265,7 +265,7 @@ def _explain(path: Path, detail: str) -> str:
         )
     elif "is a directory" in text:
         problem = "is a directory, not a file"
-        advice = "set RETAB_DUCKDB_PATH to a file path such as warehouse/retab.duckdb"
+        advice = "set RETAB_DUCKDB_PATH to a file path such as warehouse/warehouse.duckdb"
     elif "not a directory" in text:
         problem = "has a parent that is a regular file, not a directory"
         advice = "set RETAB_DUCKDB_PATH to a path inside a directory"

@@ -31,12 +31,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.config import Settings
+from pipelines.config import DEFAULT_DUCKDB_PATH, Settings
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import FatalResponse, HtmlPage, RetriesExhausted, Unreachable
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.extract.windows import iter_window_groups
 from pipelines.load.connections import explain_file_error, open_writer
+from pipelines.load.legacy import ambiguous_name, move_old_default
 from pipelines.load.partitions import (
     PartitionLoad,
     SyncLogEntry,
@@ -255,6 +256,7 @@ def sync(
 ) -> SyncReport:
     """Replace every (endpoint, day) partition asked for; failures leave their day as it was."""
     settings.require_key()
+    _check_file_name(settings.duckdb_path)
     today = today or datetime.now(UTC).date()
     plan = {e.name: sorted(set(days)) for e in endpoints}
     if refresh_open:
@@ -297,6 +299,14 @@ def sync(
         if own_client:
             client.close()
     return report
+
+
+def _check_file_name(path: Path) -> None:
+    """Move a warehouse left at the old default name; warn about a file named retab.duckdb."""
+    if path == Path(DEFAULT_DUCKDB_PATH):
+        move_old_default(path)
+    elif (warning := ambiguous_name(path)) is not None:
+        log.warning(warning)
 
 
 def _sync_endpoint(

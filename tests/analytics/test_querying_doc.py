@@ -44,7 +44,7 @@ def documented_columns() -> dict[str, list[str]]:
 @pytest.fixture
 def recent_warehouse(tmp_path: Path) -> Path:
     """The hand-built warehouse moved in time so that its last day is yesterday (UTC)."""
-    path = build_warehouse(tmp_path / "warehouse" / "retab.duckdb")
+    path = build_warehouse(tmp_path / "warehouse" / "warehouse.duckdb")
     shift = (datetime.now(UTC).date() - timedelta(days=1) - FIXTURE_LAST_DAY).days
     con = connect(path)
     for table, columns in {
@@ -86,7 +86,7 @@ def test_example_query_runs_and_answers(recent_warehouse: Path, number: int) -> 
 
 
 def test_python_snippets_run(recent_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(recent_warehouse.parent.parent)  # the snippets use warehouse/retab.duckdb
+    monkeypatch.chdir(recent_warehouse.parent.parent)  # the snippets use warehouse/warehouse.duckdb
     snippets = blocks(section("Connecting without blocking the nightly sync"), "python")
     assert len(snippets) == 3
     for snippet in snippets:
@@ -106,11 +106,12 @@ def test_python_snippets_run(recent_warehouse: Path, monkeypatch: pytest.MonkeyP
 def test_cli_commands_use_sql_that_runs(recent_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(recent_warehouse.parent.parent)
     commands = [line for block in blocks(section("Connecting"), "sh") for line in block.splitlines()]
-    duckdb_sql = [shlex.split(line)[2] for line in commands if line.startswith("duckdb ")]
-    assert len(duckdb_sql) == 2
-    for sql in duckdb_sql:
-        con = duckdb.connect()
-        con.execute(sql)
+    duckdb_commands = [shlex.split(line) for line in commands if line.startswith("duckdb ")]
+    assert len(duckdb_commands) == 2
+    for words in duckdb_commands:  # duckdb -readonly FILE -cmd|-c SQL: the file opened directly
+        assert words[1] == "-readonly" and words[3] in ("-cmd", "-c")
+        con = duckdb.connect(words[2], read_only=True)
+        con.execute(words[4])
         con.close()
     assert any("retab-warehouse sql" in line for line in commands)
-    assert os.path.exists("warehouse/retab.duckdb")
+    assert os.path.exists("warehouse/warehouse.duckdb")

@@ -112,7 +112,7 @@ def test_resources_read_unset_values_from_the_environment_at_run_time() -> None:
     defaults = sync_settings(RetabApiResource(api_key="k"), WarehouseResource(), {})
     assert (defaults.base_url, defaults.duckdb_path) == (
         "https://api.retab.com",
-        Path("warehouse/retab.duckdb"),
+        Path("warehouse/warehouse.duckdb"),
     )
     explicit = sync_settings(
         RetabApiResource(api_key="k", base_url="https://x"), WarehouseResource(path="a.db"), env
