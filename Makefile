@@ -8,12 +8,12 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 UV_INSTALL = $(UV) pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint typecheck validate bench dev soak lock clean
+.PHONY: demo test lint typecheck imports validate bench dev soak lock clean
 
 demo: $(VENV)/.runtime
 	$(BIN)/retab-warehouse demo
 
-test: $(VENV)/.dev lint typecheck validate
+test: $(VENV)/.dev lint typecheck imports validate
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 lint: $(VENV)/.dev
@@ -23,8 +23,12 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# The layers of pipelines/ import downwards only; the engine imports no Dagster (pyproject.toml).
+imports: $(VENV)/.dev
+	$(BIN)/lint-imports
+
 validate: $(VENV)/.runtime
-	DAGSTER_HOME= $(BIN)/dagster definitions validate
+	DAGSTER_HOME= $(BIN)/dg check defs
 
 soak: $(VENV)/.dev
 	$(BIN)/pytest -n 2 -q -m soak

@@ -126,3 +126,7 @@ class TLSFailure(RetabError):
 
 class WindowCancelled(RetabError):
     """The window was abandoned because the consumer stopped early."""
+
+
+class QueryFailed(Exception):
+    """The query could not run: a SQL error, a missing file, a locked or missing warehouse."""

@@ -12,39 +12,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
+from pipelines.cli.arguments import parse_day, positive_int, seconds
+
 ENDPOINT_CHOICES = ("runs", "experiment-runs", "all")
-
-
-def parse_day(text: str) -> date:
-    """A YYYY-MM-DD day, for argparse."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01"
-        ) from None
-
-
-def positive_int(text: str) -> int:
-    """An integer of at least 1, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def seconds(text: str) -> float:
-    """A non-negative number of seconds, for argparse."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds, 0 or more")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lazy_arguments(sql, "pipelines.cli.sql_command")
 
     report = commands.add_parser("report", help="failure rates, durations and scores: terminal and HTML")
-    _add_lazy_arguments(report, "pipelines.report")
+    _add_lazy_arguments(report, "pipelines.cli.report_command")
 
     commands.add_parser("dev", help="start the Dagster UI against the embedded simulator")
     return parser

@@ -47,12 +47,12 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     if code != 0:
         return code
-    from pipelines import report
+    from pipelines.cli import report_command
 
     report_args = argparse.Namespace(
         days=args.days, workflow=None, html=args.html, db=str(db_path), format="table"
     )
-    code = report.run(report_args)
+    code = report_command.run(report_args)
     print_next_steps(db_path, Path(args.html))
     return code
 

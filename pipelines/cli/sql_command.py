@@ -10,32 +10,19 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from pipelines.cli.arguments import DB_HELP, EXIT_FAILED, EXIT_OK, warehouse_path
+from pipelines.errors import QueryFailed
+
+if TYPE_CHECKING:
+    from pipelines.load.reads import QueryResult
 
 FORMATS = ("table", "csv", "json")
-DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
-EXIT_OK = 0
-EXIT_FAILED = 1
-
-
-class QueryFailed(Exception):
-    """The query could not run: a SQL error, a missing file, a locked or missing warehouse."""
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """Column names, DuckDB type names and rows of one query."""
-
-    columns: list[str]
-    types: list[str]
-    rows: list[tuple[Any, ...]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the query read-only and print it; errors go to stderr as one message, never a traceback."""
+    from pipelines.load.reads import fetch  # duckdb: not for `--help`
+
     try:
         sql = read_sql(args.query)
         result = fetch(warehouse_path(args.db), sql)
@@ -76,17 +65,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def warehouse_path(db: str | None) -> Path:
-    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb."""
-    from pipelines.config import DEFAULT_DUCKDB_PATH
-    from pipelines.load.legacy import move_old_default
-
-    path = Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
-    if path == Path(DEFAULT_DUCKDB_PATH) and (moved := move_old_default(path)):
-        print(moved, file=sys.stderr)
-    return path
-
-
 def read_sql(query: str) -> str:
     """The query text: the argument itself, or the contents of the .sql file it names."""
     if query.strip().lower().endswith(".sql") and "\n" not in query.strip():
@@ -100,25 +78,6 @@ def read_sql(query: str) -> str:
     if not _strip_comments(text).strip(" \t\r\n;"):
         raise QueryFailed("the query is empty")
     return text
-
-
-def fetch(db_path: Path, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
-    """Run one query on a read-only connection held only while it runs; timestamps are in UTC."""
-    import duckdb
-
-    from pipelines.load.connections import WarehouseLocked, WarehouseUnreadable, open_reader
-
-    try:
-        with open_reader(db_path) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-            description = cursor.description or []
-            rows = [tuple(row) for row in cursor.fetchall()] if description else []
-    except (WarehouseLocked, WarehouseUnreadable) as exc:
-        raise QueryFailed(str(exc)) from exc
-    except duckdb.Error as exc:
-        raise QueryFailed(_explain_sql_error(str(exc))) from exc
-    return QueryResult([d[0] for d in description], [str(d[1]) for d in description], rows)
 
 
 def write_csv(result: QueryResult, out: TextIO) -> None:
@@ -212,19 +171,3 @@ def _is_numeric(type_name: str) -> bool:
 def _strip_comments(sql: str) -> str:
     """The SQL without `--` line comments, to tell an empty query from a real one."""
     return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-
-
-def _explain_sql_error(message: str) -> str:
-    """DuckDB's message, plus a hint when the cause is a common one."""
-    if "read-only mode" in message:
-        return (
-            f"{message}\nhint: `retab-warehouse sql` is read-only; the warehouse is written only by the sync"
-        )
-    if message.startswith("Catalog Error") and "analytics" in message:
-        return (
-            f"{message}\nhint: the analytics views are created by the sync; "
-            'list what exists with: retab-warehouse sql "SHOW ALL TABLES"'
-        )
-    if message.startswith("Catalog Error"):
-        return f'{message}\nhint: list the tables and views with: retab-warehouse sql "SHOW ALL TABLES"'
-    return message

@@ -1,4 +1,4 @@
-"""`retab-warehouse report`: failure rates, durations, errors and experiment scores of the last days.
+"""The report: failure rates, durations, errors and experiment scores of the last days.
 
 ```
  analytics views ──load_report()──► Report ──sections()──► Section tables ──► print_report (rich)
@@ -11,22 +11,18 @@ warehouse read-only and closes it at once, so the report never holds the file fo
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli import positive_int
-from pipelines.cli.sql_command import DB_HELP, EXIT_FAILED, EXIT_OK, QueryFailed, fetch, warehouse_path
+from pipelines.errors import QueryFailed
+from pipelines.load.reads import fetch
 from pipelines.report.plotting import DURATION_BIN
 
-DEFAULT_DAYS = 14
 TOP_ROWS = 10  # errors and slowest runs shown
 TABLE_ROWS = 20  # workflows and experiment blocks shown; the rest are counted in a note
 CHART_WORKFLOWS = 8  # workflows drawn per chart: the busiest
@@ -117,41 +113,6 @@ class Section:
     empty: str = "nothing in this window"
     wrap: int | None = None  # the column that gives way first on a narrow terminal
     note: str | None = None  # shown under the table, e.g. how many rows were left out
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the `report` command's arguments."""
-    parser.add_argument(
-        "--days", type=positive_int, default=DEFAULT_DAYS, help=f"last N UTC days (default {DEFAULT_DAYS})"
-    )
-    parser.add_argument("--workflow", default=None, help="only this workflow id")
-    parser.add_argument("--html", default=None, metavar="PATH", help="also write a self-contained HTML file")
-    parser.add_argument("--db", default=None, help=DB_HELP)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print the report; with --html also write the HTML file. Errors are one message, no traceback."""
-    from rich.console import Console
-
-    today = getattr(args, "today", None) or datetime.now(UTC).date()
-    window = Window(today - timedelta(days=args.days - 1), today, args.workflow or None)
-    try:
-        report = load_report(warehouse_path(args.db), window)
-    except (QueryFailed, ReportUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS") or 140))
-    print_report(report, console)
-    if args.html:
-        path = Path(args.html)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_html(report), encoding="utf-8")
-        except OSError as exc:
-            print(f"error: cannot write the HTML report to {path}: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        console.print(f"HTML report: {path.resolve()}", soft_wrap=True, highlight=False)
-    return EXIT_OK
 
 
 def load_report(db_path: Path, window: Window, *, now: datetime | None = None) -> Report:

@@ -3,15 +3,15 @@
     records ─▶ keep the last record of each id ──────────────────── earlier copies: `duplicates`
             ─▶ read, one pass per record (readers) ──────────────── unreadable shape ────────┐
             ─▶ typed columns, JSON types checked (columns) ──────── wrong type ──────────────┤
-            ─▶ timestamps parsed by Arrow (pipelines.transform.timestamps) ── no offset, unparseable ──┤
+            ─▶ timestamps parsed by Arrow (timestamps) ──────────── no offset, unparseable ──┤
             ─▶ created_date compared with the day asked for ─────── another day ─────────────┤
             ─▶ FlatBatch(tables, rows, ...)                  rejected_records (reason, raw) ◀┘
 
 Every input record ends in exactly one place: the main table, rejected_records (with a reason
 from pipelines.transform.rules naming the field and the problem), or, for an earlier copy of an id
-repeated in the batch, the `duplicates` count. The cyclic garbage collector runs rarely while a
-batch is flattened (pipelines.sync.collector). Batches of thousands of records amortise the fixed cost
-of ~30 Arrow arrays.
+repeated in the batch, the `duplicates` count. Batches of thousands of records amortise the fixed
+cost of ~30 Arrow arrays. Nothing here touches the garbage collector: the sync relaxes it around
+its whole run (pipelines.sync.collector).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from pipelines.schemas import (
     WORKFLOW_RUN_DOCUMENTS_SCHEMA,
     WORKFLOW_RUNS_SCHEMA,
 )
-from pipelines.sync.collector import relaxed_collection
 from pipelines.transform.columns import CheckedColumns, dump_json, json_texts
 from pipelines.transform.readers import Scan, read_experiment_runs, read_runs
 from pipelines.transform.rules import experiment_problem, run_problem
@@ -56,82 +55,80 @@ class FlatBatch:
 def flatten_workflow_runs(records: Sequence[Any], *, day: date, synced_at: datetime) -> FlatBatch:
     """Flatten workflow-run records listed for `day` into workflow_runs, workflow_run_documents, rejects."""
     _check_synced_at(synced_at)
-    with relaxed_collection():
-        scan, duplicates = _read_last_of_each_id(records, read_runs)
-        columns, c = scan.columns, CheckedColumns()
-        times = _Instants(c, columns, day)
-        n = len(scan.records)
-        table = pa.Table.from_arrays(
-            [
-                c.strings(columns["id"]),
-                c.strings(columns["workflow_id"]),
-                c.strings(columns["workflow_version_id"]),
-                c.strings(columns["trigger_type"]),
-                c.strings(columns["status"]),
-                c.strings(columns["error_message"]),
-                c.strings(columns["error_stage"]),
-                c.strings(columns["error_category"]),
-                c.json_objects(columns["error_details"]),
-                c.strings(columns["failing_step_id"]),
-                c.string_lists(columns["waiting_for_block_ids"]),
-                c.strings(columns["cancel_reason"]),
-                times.created_at,
-                times.started_at,
-                times.completed_at,
-                times.elapsed_ms(),
-                pa.array(columns["document_count"], pa.int32()),
-                c.json_objects(columns["metadata"]),
-                times.created_date,
-                json_texts(scan.records),
-                _repeat(synced_at, UTC_TIMESTAMP, n),
-            ],
-            schema=WORKFLOW_RUNS_SCHEMA,
-        )
-        documents = _documents(c, columns, table)
-        return _finish(WORKFLOW_RUNS, scan, c, times, table, documents, day, synced_at, duplicates)
+    scan, duplicates = _read_last_of_each_id(records, read_runs)
+    columns, c = scan.columns, CheckedColumns()
+    times = _Instants(c, columns, day)
+    n = len(scan.records)
+    table = pa.Table.from_arrays(
+        [
+            c.strings(columns["id"]),
+            c.strings(columns["workflow_id"]),
+            c.strings(columns["workflow_version_id"]),
+            c.strings(columns["trigger_type"]),
+            c.strings(columns["status"]),
+            c.strings(columns["error_message"]),
+            c.strings(columns["error_stage"]),
+            c.strings(columns["error_category"]),
+            c.json_objects(columns["error_details"]),
+            c.strings(columns["failing_step_id"]),
+            c.string_lists(columns["waiting_for_block_ids"]),
+            c.strings(columns["cancel_reason"]),
+            times.created_at,
+            times.started_at,
+            times.completed_at,
+            times.elapsed_ms(),
+            pa.array(columns["document_count"], pa.int32()),
+            c.json_objects(columns["metadata"]),
+            times.created_date,
+            json_texts(scan.records),
+            _repeat(synced_at, UTC_TIMESTAMP, n),
+        ],
+        schema=WORKFLOW_RUNS_SCHEMA,
+    )
+    documents = _documents(c, columns, table)
+    return _finish(WORKFLOW_RUNS, scan, c, times, table, documents, day, synced_at, duplicates)
 
 
 def flatten_experiment_runs(records: Sequence[Any], *, day: date, synced_at: datetime) -> FlatBatch:
     """Flatten experiment-run records listed for `day` into experiment_runs and rejects."""
     _check_synced_at(synced_at)
-    with relaxed_collection():
-        scan, duplicates = _read_last_of_each_id(records, read_experiment_runs)
-        columns, c = scan.columns, CheckedColumns()
-        times = _Instants(c, columns, day)
-        n = len(scan.records)
-        i32 = pa.int32()
-        table = pa.Table.from_arrays(
-            [
-                c.strings(columns["id"]),
-                c.strings(columns["experiment_id"]),
-                c.strings(columns["workflow_id"]),
-                c.strings(columns["workflow_version_id"]),
-                c.strings(columns["block_id"]),
-                c.strings(columns["block_type"]),
-                c.strings(columns["trigger_type"]),
-                c.integers(columns["n_consensus"], i32),
-                c.strings(columns["status"]),
-                c.strings(columns["error_message"]),
-                c.strings(columns["cancel_reason"]),
-                c.floats(columns["score"]),
-                c.integers(columns["total_document_count"], i32),
-                c.integers(columns["completed_document_count"], i32),
-                c.integers(columns["document_count"], i32),
-                c.integers(columns["error_count"], i32),
-                c.strings(columns["execution_fingerprint"]),
-                c.strings(columns["documents_fingerprint"]),
-                c.strings(columns["parent_run_id"]),
-                times.created_at,
-                times.started_at,
-                times.completed_at,
-                pc.coalesce(c.integers(columns["duration_ms"], pa.int64()), times.elapsed_ms()),
-                times.created_date,
-                json_texts(scan.records),
-                _repeat(synced_at, UTC_TIMESTAMP, n),
-            ],
-            schema=EXPERIMENT_RUNS_SCHEMA,
-        )
-        return _finish(EXPERIMENT_RUNS, scan, c, times, table, None, day, synced_at, duplicates)
+    scan, duplicates = _read_last_of_each_id(records, read_experiment_runs)
+    columns, c = scan.columns, CheckedColumns()
+    times = _Instants(c, columns, day)
+    n = len(scan.records)
+    i32 = pa.int32()
+    table = pa.Table.from_arrays(
+        [
+            c.strings(columns["id"]),
+            c.strings(columns["experiment_id"]),
+            c.strings(columns["workflow_id"]),
+            c.strings(columns["workflow_version_id"]),
+            c.strings(columns["block_id"]),
+            c.strings(columns["block_type"]),
+            c.strings(columns["trigger_type"]),
+            c.integers(columns["n_consensus"], i32),
+            c.strings(columns["status"]),
+            c.strings(columns["error_message"]),
+            c.strings(columns["cancel_reason"]),
+            c.floats(columns["score"]),
+            c.integers(columns["total_document_count"], i32),
+            c.integers(columns["completed_document_count"], i32),
+            c.integers(columns["document_count"], i32),
+            c.integers(columns["error_count"], i32),
+            c.strings(columns["execution_fingerprint"]),
+            c.strings(columns["documents_fingerprint"]),
+            c.strings(columns["parent_run_id"]),
+            times.created_at,
+            times.started_at,
+            times.completed_at,
+            pc.coalesce(c.integers(columns["duration_ms"], pa.int64()), times.elapsed_ms()),
+            times.created_date,
+            json_texts(scan.records),
+            _repeat(synced_at, UTC_TIMESTAMP, n),
+        ],
+        schema=EXPERIMENT_RUNS_SCHEMA,
+    )
+    return _finish(EXPERIMENT_RUNS, scan, c, times, table, None, day, synced_at, duplicates)
 
 
 FLATTENERS: dict[str, Callable[..., FlatBatch]] = {

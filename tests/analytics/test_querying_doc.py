@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.cli.sql_command import fetch
+from pipelines.load.reads import fetch
 from pipelines.load.views import VIEWS
 
 from .dataset import build_warehouse, connect, query

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipelines import report as report_command
+from pipelines import report as report_module
+from pipelines.cli import report_command
 from pipelines.report import Window, load_report, print_report, render_html
 
 from .dataset import build_warehouse, connect
@@ -165,13 +166,13 @@ def test_missing_warehouse_is_an_error(tmp_path: Path, capsys: pytest.CaptureFix
     ids=["none", "ms", "seconds", "minutes", "hours"],
 )
 def test_durations_read_well(ms: float | None, text: str) -> None:
-    assert report_command.fmt_ms(ms) == text
+    assert report_module.fmt_ms(ms) == text
 
 
 def test_long_tables_are_cut_with_a_note(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_command, "TABLE_ROWS", 2)
+    monkeypatch.setattr(report_module, "TABLE_ROWS", 2)
     report = load_report(warehouse, BOTH_DAYS, now=NOW)
-    health = report_command.sections(report)[0]
+    health = report_module.sections(report)[0]
     assert [row[0] for row in health.rows] == ["wf_a", "wf_c", "all"]
     assert health.note == "1 more workflows not shown (--workflow ID reports on one)"
     assert "1 more workflows not shown" in render_html(report)

@@ -1,0 +1,56 @@
+"""Argument types and shared options of the commands, and where their warehouse file is."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from pipelines.config import DEFAULT_DUCKDB_PATH
+from pipelines.load.legacy import move_old_default
+
+DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD day, for argparse."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01"
+        ) from None
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A non-negative number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds, 0 or more")
+    return value
+
+
+def warehouse_path(db: str | None) -> Path:
+    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb."""
+    path = Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+    if path == Path(DEFAULT_DUCKDB_PATH) and (moved := move_old_default(path)):
+        print(moved, file=sys.stderr)
+    return path
