@@ -24,7 +24,8 @@ import duckdb
 
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL
-from pipelines.load.connections import WarehouseLocked, WarehouseUnreadable, open_writer
+from pipelines.errors import WarehouseLocked, WarehouseUnreadable
+from pipelines.load.connections import open_writer
 from pipelines.load.partitions import PARTITION_TABLES
 from pipelines.load.views import SCHEMA, VIEWS, VIEWS_BY_NAME, View, create_views, view_summary
 

@@ -25,7 +25,7 @@ from assets.partitions import run_days
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL
 from pipelines.endpoints import ENDPOINTS, Endpoint
-from pipelines.load.connections import WarehouseMissing
+from pipelines.errors import WarehouseMissing
 from pipelines.load.partitions import PARTITION_TABLES, quote_ident
 
 REJECTED_SHARE_ENV = "RETAB_REJECTED_SHARE_MAX"

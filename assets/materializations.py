@@ -26,26 +26,11 @@ import dagster as dg
 
 from assets.partitions import day_key, key_days
 from assets.resources import RetabApiResource, WarehouseResource, sync_settings
-from pipelines.config import MissingApiKey, Settings
+from pipelines.config import Settings
 from pipelines.endpoints import Endpoint
-from pipelines.errors import FatalResponse, InsecureBaseURL, RetabError, TLSFailure
-from pipelines.load.connections import WarehouseLocked, WarehouseMissing, WarehouseUnreadable, open_reader
-from pipelines.load.migrations import MigrationError
-from pipelines.load.partitions import SourceMismatch
+from pipelines.errors import WarehouseError, WarehouseMissing, classify
+from pipelines.load.connections import open_reader
 from pipelines.sync.orchestrator import PartitionResult, SyncReport
-
-# Errors that no retry fixes: a wrong key or URL, a refused scheme, a bad warehouse file.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    MissingApiKey,
-    FatalResponse,
-    InsecureBaseURL,
-    TLSFailure,
-    SourceMismatch,
-    WarehouseUnreadable,
-    MigrationError,
-)
-# Errors that may pass: the warehouse held by another process, retries of a transient fault exhausted.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (WarehouseLocked, RetabError)
 
 
 def partition_metadata(result: PartitionResult, source: str) -> dict[str, Any]:
@@ -124,12 +109,9 @@ class PartitionRecorder:
         """Turn the engine's errors into a Dagster Failure with the engine's message (no HTTP stack trace)."""
         try:
             yield
-        except PERMANENT_ERRORS as error:
+        except WarehouseError as error:  # ours: its class says whether a retry of the run can help
             self._materialize_committed()
-            raise dg.Failure(description=str(error), allow_retries=False) from None
-        except TRANSIENT_ERRORS as error:
-            self._materialize_committed()
-            raise dg.Failure(description=str(error)) from None
+            raise dg.Failure(description=str(error), allow_retries=classify(error).retryable) from None
         except BaseException:
             self._materialize_committed()
             raise

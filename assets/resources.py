@@ -12,7 +12,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.config import MissingApiKey, Settings
+from pipelines.config import Settings
+from pipelines.errors import MissingApiKey
 from pipelines.load.connections import open_reader
 
 _DEFAULTS = Settings()

@@ -18,7 +18,7 @@ from assets.partitions import contiguous_ranges, day_key, partitions_start, rang
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
 from pipelines.endpoints import ENDPOINTS
-from pipelines.load.connections import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
 from pipelines.load.partitions import unsettled_days
 
 NIGHTLY_CRON = "15 2 * * *"

@@ -7,19 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.errors import MissingApiKey
+
 DEFAULT_BASE_URL = "https://api.retab.com"
 DEFAULT_DUCKDB_PATH = "warehouse/warehouse.duckdb"  # opened directly, its catalog is `warehouse`
-
-
-class MissingApiKey(Exception):
-    """RETAB_API_KEY is not set."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "RETAB_API_KEY is not set: export your Retab API key (for example "
-            "`export RETAB_API_KEY=sk_...`), or run `retab-warehouse demo` to try the project "
-            "against the bundled simulator."
-        )
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.config import DEFAULT_DUCKDB_PATH
+from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.load.legacy import move_old_default
 
+__all__ = ["DB_HELP", "EXIT_FAILED", "EXIT_OK", "parse_day", "positive_int", "seconds", "warehouse_path"]
+
 DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
-EXIT_OK = 0
-EXIT_FAILED = 1
 
 
 def parse_day(text: str) -> date:

@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the report; with --html also write the HTML file. Errors are one message, no traceback."""
     from rich.console import Console
 
-    from pipelines.report import ReportUnavailable, Window, load_report, print_report, render_html
+    from pipelines.errors import ReportUnavailable
+    from pipelines.report import Window, load_report, print_report, render_html
 
     today = getattr(args, "today", None) or datetime.now(UTC).date()
     window = Window(today - timedelta(days=args.days - 1), today, args.workflow or None)
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         report = load_report(warehouse_path(args.db), window)
     except (QueryFailed, ReportUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
     console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS") or 140))
     print_report(report, console)
     if args.html:

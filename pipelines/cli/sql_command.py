@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pipelines.cli.arguments import DB_HELP, EXIT_FAILED, EXIT_OK, warehouse_path
+from pipelines.cli.arguments import DB_HELP, EXIT_OK, warehouse_path
 from pipelines.errors import QueryFailed
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         result = fetch(warehouse_path(args.db), sql)
     except QueryFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
     if fmt == "csv":
         write_csv(result, sys.stdout)

@@ -1,4 +1,8 @@
-"""`retab-warehouse sync`: progress on a terminal, a summary at the end, exit codes 0/1 (130 on Ctrl-C)."""
+"""`retab-warehouse sync`: progress on a terminal, a summary at the end, exit codes of pipelines.errors.
+
+0 every day synced; 1 something failed that a later run may get through; 2 a set-up error to fix
+first (a refused key, a wrong URL, a bad warehouse file); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.config import MissingApiKey, Settings
+from pipelines.config import Settings
+from pipelines.errors import EXIT_FAILED, EXIT_FIX_FIRST, EXIT_INTERRUPTED, EXIT_OK, MissingApiKey, classify
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from pipelines.endpoints import Endpoint
     from pipelines.sync.orchestrator import PartitionResult, SyncReport
-
-EXIT_OK, EXIT_FAILED = 0, 1
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -47,7 +49,7 @@ def run_sync(args: argparse.Namespace) -> int:
         settings.require_key()
     except MissingApiKey as error:
         print(f"retab-warehouse sync: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return error.exit_code
     days = days_between(args.start, args.end)
     return sync_and_report(
         settings, parse_endpoints(args.endpoint), days, refresh_open=args.refresh_open, quiet=args.quiet
@@ -66,7 +68,7 @@ def sync_and_report(
     from rich.console import Console
     from rich.markup import escape
 
-    from pipelines.sync.orchestrator import SyncReport, sync
+    from pipelines.sync.orchestrator import sync
 
     console = Console(stderr=True)
     show_progress = console.is_terminal and not quiet
@@ -85,9 +87,16 @@ def sync_and_report(
     except Exception as error:
         console.print(f"[bold red]sync failed:[/] {escape(str(error))}", markup=True, highlight=False)
         console.print("Nothing partial was written: every day keeps its previous content.")
-        return EXIT_FAILED
+        return classify(error).exit_code
     print_summary(console, report)
-    return EXIT_OK if isinstance(report, SyncReport) and report.ok else EXIT_FAILED
+    return exit_code(report)
+
+
+def exit_code(report: SyncReport) -> int:
+    """0 when every day synced; 2 when every failure needs a fix first (pipelines.errors); else 1."""
+    if report.ok:
+        return EXIT_OK
+    return EXIT_FAILED if any(p.retryable for p in report.failed) else EXIT_FIX_FIRST
 
 
 def _sync_with_progress(
@@ -168,5 +177,10 @@ def print_summary(console: Console, report: SyncReport) -> None:
         # escape: error texts quote servers and paths, whose "[...]" rich would eat or choke on
         reason = escape(str(failed.error))
         console.print(f"[red]{failed.endpoint} {failed.day} failed:[/] {reason}", highlight=False)
-    if report.failed:
+    if report.failed and any(p.retryable for p in report.failed):
         console.print("Failed days keep their previous content; run the same command again to retry them.")
+    elif report.failed:
+        console.print(
+            "Failed days keep their previous content. Retrying as is will not help: fix what the "
+            "message says, then run the same command again."
+        )

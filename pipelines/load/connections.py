@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
 log = logging.getLogger(__name__)
@@ -51,18 +52,6 @@ _MAX_DELAY = 2.0
 _process_locks: dict[Path, threading.Lock] = {}
 _process_lock_owners: dict[Path, int] = {}
 _process_locks_guard = threading.Lock()
-
-
-class WarehouseLocked(Exception):
-    """The warehouse file is held by another DuckDB connection and did not free up in time."""
-
-
-class WarehouseUnreadable(Exception):
-    """The warehouse path cannot be used: not a DuckDB file, corrupted, a directory, or not writable."""
-
-
-class WarehouseMissing(WarehouseUnreadable):
-    """A reader asked for a warehouse file that does not exist yet."""
 
 
 @contextmanager

@@ -15,6 +15,8 @@ from importlib.resources.abc import Traversable
 
 import duckdb
 
+from pipelines.errors import MigrationError, SchemaTooNew
+
 # Shipped as package data (pyproject.toml), found the same way in a wheel and in a checkout.
 WAREHOUSE_SCHEMA_DIR: Traversable = resources.files("pipelines.load") / "sql" / "schema"
 
@@ -28,14 +30,6 @@ CREATE TABLE IF NOT EXISTS retab.schema_version (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 """
-
-
-class MigrationError(Exception):
-    """A schema file could not be applied, or the warehouse is newer than this code."""
-
-
-class SchemaTooNew(MigrationError):
-    """The warehouse file was written by a newer retab-warehouse (a schema version we do not know)."""
 
 
 @dataclass(frozen=True)

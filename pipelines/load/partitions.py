@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.endpoints import ENDPOINTS
+from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.load.spool import Spool, release_arrow_memory
 from pipelines.schemas import TABLE_SCHEMAS
 
@@ -47,18 +48,6 @@ SCHEMA = "retab"
 REJECTED_TABLE = "rejected_records"
 _LOOPBACK_HOSTS = frozenset({"localhost", "::1", "ip6-localhost"})
 _ERROR_MAX_CHARS = 4000
-
-
-class SourceMismatch(Exception):
-    """The warehouse file holds data from another API base URL than the one being synced."""
-
-
-class PartitionMismatch(ValueError):
-    """The spool holds rows outside the (endpoint, day) partition being replaced."""
-
-
-class IncompletePartition(ValueError):
-    """The page walk did not reach the end of the listing, so the day must not be replaced."""
 
 
 @dataclass(frozen=True)

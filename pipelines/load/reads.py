@@ -9,8 +9,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.errors import QueryFailed
-from pipelines.load.connections import WarehouseLocked, WarehouseUnreadable, open_reader
+from pipelines.errors import QueryFailed, WarehouseLocked, WarehouseUnreadable
+from pipelines.load.connections import open_reader
 
 
 @dataclass(frozen=True)

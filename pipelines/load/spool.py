@@ -19,6 +19,8 @@ from types import TracebackType
 
 import pyarrow as pa
 
+from pipelines.errors import SpillFailed, SpoolSchemaError
+
 CHUNK_ROWS = 64_000
 CHUNK_BYTES = 8 << 20
 # A window's Arrow data held in memory before it spills. With concurrency 4 each of 4 windows holds
@@ -30,14 +32,6 @@ MEMORY_BYTES = 16 << 20
 # Uncompressed: on 1M runs lz4 made the spill 5x smaller (118 vs 604 MB) but read back 2.5x slower
 # and raised the load's peak RSS by ~45 MB (tests/load/bench_load.py --compression lz4).
 SPILL_COMPRESSION: str | None = None
-
-
-class SpoolSchemaError(ValueError):
-    """A batch does not have the declared schema of its table."""
-
-
-class SpillFailed(OSError):
-    """A spill file could not be written: a full disk, a file-size limit, a folder not writable."""
 
 
 @dataclass

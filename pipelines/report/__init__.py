@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import QueryFailed
+from pipelines.errors import QueryFailed, ReportUnavailable
 from pipelines.load.reads import fetch
 from pipelines.report.plotting import DURATION_BIN
 
@@ -30,10 +30,6 @@ CHART_BLOCKS = 6  # experiment blocks drawn in the score chart: those with the m
 OUTCOMES = ("completed", "error", "cancelled", "awaiting_review", "in_flight")
 
 Row = dict[str, Any]
-
-
-class ReportUnavailable(Exception):
-    """The warehouse cannot be reported on yet (no analytics views)."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from pipelines.config import DEFAULT_DUCKDB_PATH, Settings
 from pipelines.endpoints import ENDPOINTS, Endpoint
-from pipelines.errors import FatalResponse, HtmlPage, RetriesExhausted, Unreachable
+from pipelines.errors import classify
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.extract.windows import iter_window_groups
 from pipelines.load.connections import explain_file_error, open_writer
@@ -89,6 +89,7 @@ class PartitionResult:
     seconds: float = 0.0
     complete: bool = False
     error: str | None = None
+    retryable: bool = True  # for a failure: may a later run get through? (pipelines.errors.classify)
 
     @property
     def retries(self) -> int:
@@ -342,7 +343,7 @@ def _sync_endpoint(
                 error = outcome.error or RuntimeError("the window produced nothing")
                 result = _failed(endpoint, outcome.day, outcome.stats, error)
                 _log_failure(settings, entry, error)
-                if stops_endpoint(error):
+                if classify(error).stops_endpoint:
                     fatal = fatal or error
                 _report(result, report, on_partition)
             for result in _load_together(settings, endpoint, ready):
@@ -354,7 +355,11 @@ def _sync_endpoint(
     if fatal is not None:
         for day in days:
             if not any(p.endpoint == endpoint.name and p.day == day for p in report.partitions):
-                report.partitions.append(PartitionResult(endpoint.name, day, ok=False, error=str(fatal)))
+                report.partitions.append(
+                    PartitionResult(
+                        endpoint.name, day, ok=False, error=str(fatal), retryable=classify(fatal).retryable
+                    )
+                )
                 _log_failure(settings, entries[(endpoint.name, day)], fatal)
 
 
@@ -364,14 +369,6 @@ def _report(
     report.partitions.append(result)
     if on_partition is not None:
         on_partition(result)
-
-
-def stops_endpoint(error: BaseException) -> bool:
-    """Errors every other day of the endpoint would hit too: a refused request; retries spent on an
-    unreachable host or on HTML pages instead of the API (a wrong base URL, most likely)."""
-    if isinstance(error, FatalResponse):
-        return True
-    return isinstance(error, RetriesExhausted) and isinstance(error.last, Unreachable | HtmlPage)
 
 
 @dataclass
@@ -420,6 +417,7 @@ def _fail(result: PartitionResult, endpoint: Endpoint, error: BaseException) -> 
     log.error("loading %s %s failed: %s", endpoint.name, result.day, error)
     result.ok = False
     result.error = str(error)
+    result.retryable = classify(error).retryable
 
 
 def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: WindowTotals) -> PartitionResult:
@@ -444,7 +442,9 @@ def _failed(
     endpoint: Endpoint, day: date, stats: WindowStats | None, error: BaseException
 ) -> PartitionResult:
     log.error("syncing %s %s failed: %s", endpoint.name, day, error)
-    result = PartitionResult(endpoint=endpoint.name, day=day, ok=False, error=str(error))
+    result = PartitionResult(
+        endpoint=endpoint.name, day=day, ok=False, error=str(error), retryable=classify(error).retryable
+    )
     if stats is not None:
         result.pages, result.bytes, result.seconds = stats.pages, stats.bytes, stats.seconds
         result.retries_by_cause = dict(Counter(stats.retries))

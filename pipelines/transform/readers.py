@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.errors import UnreadableRecord
+
 _WORKFLOW_KEYS = frozenset({"workflow_id", "version_id"})
 _TRIGGER_KEYS = frozenset({"type"})
 _RUN_TIMING_KEYS = frozenset({"created_at", "started_at", "completed_at"})
@@ -41,11 +43,7 @@ _EXPERIMENT_KEYS = frozenset(
 )
 
 
-class Unreadable(Exception):
-    """A record a reader cannot read; its reason is found by pipelines.transform.rules."""
-
-
-_UNREADABLE = (Unreadable, KeyError, TypeError, AttributeError)  # what reading a bad shape raises
+_UNREADABLE = (UnreadableRecord, KeyError, TypeError, AttributeError)  # what reading a bad shape raises
 
 
 @dataclass
@@ -103,7 +101,7 @@ def read_runs(records: Sequence[Any]) -> Scan:
             timing = record["timing"]
             created_at = timing["created_at"]
             if not run_id or created_at is None:
-                raise Unreadable
+                raise UnreadableRecord
             get = record.get
             workflow = get("workflow")
             extra = 0 if run_keys.issuperset(record) else len(record.keys() - run_keys)
@@ -150,7 +148,7 @@ def read_runs(records: Sequence[Any]) -> Scan:
                     if len(file) != (file_id is not None) + (filename is not None) + (mime_type is not None):
                         extra += len(file.keys() - document_keys)
             elif files is not None and type(files) is not dict:
-                raise Unreadable
+                raise UnreadableRecord
             started_at = timing.get("started_at")
             completed_at = timing.get("completed_at")
             if len(timing) != 1 + (started_at is not None) + (completed_at is not None):
@@ -243,7 +241,7 @@ def read_experiment_runs(records: Sequence[Any]) -> Scan:
             timing = record["timing"]
             created_at = timing["created_at"]
             if not run_id or created_at is None:
-                raise Unreadable
+                raise UnreadableRecord
             get = record.get
             workflow = get("workflow")
             if workflow is None:

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from pipelines.cli import main
+from pipelines.errors import EXIT_FIX_FIRST
 
 TOMORROW = "2999-12-31"  # surely after today; a date computed at collection goes stale across midnight
 
@@ -47,7 +48,7 @@ def test_sync_without_a_key_says_what_to_set(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("RETAB_API_KEY", raising=False)
     monkeypatch.setenv("RETAB_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     code = main(["sync", "--start", "2026-05-01", "--end", "2026-05-01", "--quiet"])
-    assert code == 1
+    assert code == EXIT_FIX_FIRST
     assert "RETAB_API_KEY is not set" in capsys.readouterr().err
     assert not (tmp_path / "w.duckdb").exists()
 

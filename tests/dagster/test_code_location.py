@@ -16,7 +16,7 @@ from assets.definitions import defs
 from assets.partitions import DAILY, partitions_start
 from assets.resources import RetabApiResource, WarehouseResource, sync_settings
 from assets.retab import EXPERIMENT_RUNS_KEY, POOL, WORKFLOW_RUNS_KEY
-from pipelines.config import MissingApiKey
+from pipelines.errors import MissingApiKey
 
 
 def test_definitions_hold_both_assets_their_checks_the_job_and_two_schedules() -> None:

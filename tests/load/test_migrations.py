@@ -8,15 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.errors import MigrationError, SchemaTooNew
 from pipelines.load.connections import open_reader, open_writer
-from pipelines.load.migrations import (
-    WAREHOUSE_SCHEMA_DIR,
-    MigrationError,
-    SchemaTooNew,
-    current_version,
-    list_migrations,
-    migrate,
-)
+from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, current_version, list_migrations, migrate
 
 V1 = "CREATE SCHEMA IF NOT EXISTS retab;\nCREATE TABLE retab.things (id VARCHAR NOT NULL, n INTEGER);\n"
 V2 = "ALTER TABLE retab.things ADD COLUMN colour VARCHAR DEFAULT 'blue';\n"

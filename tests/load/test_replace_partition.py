@@ -11,15 +11,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.load import spool as spool_module
 from pipelines.load.connections import open_writer
-from pipelines.load.partitions import (
-    IncompletePartition,
-    PartitionMismatch,
-    SourceMismatch,
-    record_sync_start,
-    replace_partition,
-)
+from pipelines.load.partitions import record_sync_start, replace_partition
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.errors import IncompletePartition
 from pipelines.load.connections import open_writer
-from pipelines.load.partitions import IncompletePartition, PartitionLoad, replace_partitions
+from pipelines.load.partitions import PartitionLoad, replace_partitions
 
 from .loading import partition_load
 from .partition_rows import rejected, run_documents, run_ids, workflow_runs

@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from pipelines.errors import SpillFailed, SpoolSchemaError
 from pipelines.load import spool as spool_module
-from pipelines.load.spool import SpillFailed, Spool, SpoolSchemaError
+from pipelines.load.spool import Spool
 from pipelines.schemas import REJECTED_RECORDS_SCHEMA, WORKFLOW_RUNS_SCHEMA
 
 from .partition_rows import rejected, run_ids, workflow_runs

@@ -16,9 +16,9 @@ from typing import ClassVar
 import duckdb
 import pytest
 
+from pipelines.errors import SourceMismatch
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import (
-    SourceMismatch,
     SyncLogEntry,
     check_source,
     mark_interrupted,

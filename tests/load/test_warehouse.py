@@ -13,13 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.load.connections import (
-    WarehouseLocked,
-    WarehouseMissing,
-    WarehouseUnreadable,
-    open_reader,
-    open_writer,
-)
+from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.load.connections import open_reader, open_writer
 from pipelines.load.migrations import current_version, list_migrations
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import Settings
+from pipelines.errors import EXIT_FIX_FIRST
 from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.scripted_api import (
     EXPERIMENT_RUNS_PATH,
@@ -122,7 +123,7 @@ def test_a_damaged_file_is_refused_clearly_and_left_as_it_is(
         code, output = cli(api, tmp_path, path)
         unchanged = digest(path) == before
         counted.lose(0 if unchanged else 1)
-        assert code == 1, output
+        assert code == EXIT_FIX_FIRST, output
         assert CORRUPT in output and MOVE_ASIDE in output, output
         assert "Traceback" not in output
         assert unchanged, "the damaged file was modified"
@@ -136,7 +137,7 @@ def test_a_directory_at_the_warehouse_path_is_refused(api: ScriptedApi, tmp_path
         path = tmp_path / "retab.duckdb"
         path.mkdir()
         code, output = cli(api, tmp_path, path)
-        assert code == 1
+        assert code == EXIT_FIX_FIRST
         assert "is a directory, not a file" in output and "set RETAB_DUCKDB_PATH to a file path" in output, (
             output
         )
@@ -148,7 +149,7 @@ def test_a_path_under_a_regular_file_is_refused(api: ScriptedApi, tmp_path: Path
         parent = tmp_path / "notes.txt"
         parent.write_text("a file, not a folder\n")
         code, output = cli(api, tmp_path, parent / "retab.duckdb")
-        assert code == 1
+        assert code == EXIT_FIX_FIRST
         assert "has a parent that is a regular file, not a directory" in output, output
         assert "set RETAB_DUCKDB_PATH to a path inside a directory" in output
         assert parent.read_text() == "a file, not a folder\n"
@@ -208,7 +209,7 @@ def test_a_read_only_directory_is_refused_and_the_file_left_as_it_is(
             expected = "has a parent that is a regular file"
         unchanged = digest(seeded) == before
         counted.lose(0 if unchanged else 1)
-        assert code == 1, output
+        assert code == EXIT_FIX_FIRST, output
         assert expected in output and "RETAB_DUCKDB_PATH" in output, output
         assert unchanged
 
@@ -231,7 +232,7 @@ FULL_DISK = "cannot be written: the disk is full (or a file-size limit was reach
 def check_full_disk(code: int, output: str, before: dict, after: dict, counted: object) -> None:
     changed = changed_rows(before, after)
     counted.lose(changed)  # type: ignore[attr-defined]
-    assert code == 1, output
+    assert code == EXIT_FIX_FIRST, output
     assert FULL_DISK in output and "free some space" in output, output
     assert "Failed days keep their previous content" in output
     assert "Traceback" not in output

@@ -19,6 +19,7 @@ import requests
 
 from pipelines.cli.sync_command import sync_and_report
 from pipelines.config import Settings
+from pipelines.errors import EXIT_FAILED, EXIT_FIX_FIRST
 from pipelines.extract.client import ClientConfig, RetabClient
 from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.scripted_api import (
@@ -171,7 +172,8 @@ def test_bad_api_answers_fail_clearly_and_change_nothing(
         code, output = cli_sync(case.settings(world.settings), capsys)
         changed = changed_rows(before, data_snapshot(world.path))
         counted.lose(changed)
-        assert code == 1, output
+        refused = case.expected[0].startswith("HTTP ")  # a status no retry fixes: fix first (2)
+        assert code == (EXIT_FIX_FIRST if refused else EXIT_FAILED), output
         for fragment in case.expected:
             assert fragment in output, f"{case.name}: {fragment!r} not in the output:\n{output}"
         assert "Traceback" not in output
@@ -210,7 +212,7 @@ def test_a_different_source_is_refused_before_any_request(
         )
         changed = changed_rows(before, data_snapshot(world.path))
         counted.lose(changed)
-        assert code == 1
+        assert code == EXIT_FIX_FIRST
         assert "simulator and real-API data (or two accounts' APIs) must not mix" in output, output
         assert "Set RETAB_DUCKDB_PATH to another file" in output
         assert changed == 0

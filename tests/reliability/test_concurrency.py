@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import Settings
-from pipelines.load.connections import WarehouseLocked, open_reader
+from pipelines.errors import WarehouseLocked
+from pipelines.load.connections import open_reader
 from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.summary import Tally
 from reliability.world import (
