@@ -16,7 +16,6 @@ not fetch again the days that the first attempt committed: sync_log says which, 
 figures come from there.
 """
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -29,27 +28,28 @@ from assets.resources import RetabApiResource, WarehouseResource, sync_settings
 from pipelines.config import Settings
 from pipelines.endpoints import Endpoint
 from pipelines.errors import WarehouseError, WarehouseMissing, classify
+from pipelines.figures import FIGURE_FIELDS, PartitionFigures
 from pipelines.load.connections import open_reader
 from pipelines.sync.orchestrator import PartitionResult, SyncReport
 
 
-def partition_metadata(result: PartitionResult, source: str) -> dict[str, Any]:
-    """One partition's figures, numeric so that the UI plots them across materializations."""
-    metadata: dict[str, Any] = {
-        "dagster/row_count": dg.MetadataValue.int(result.rows),
-        "pages": dg.MetadataValue.int(result.pages),
-        "retries": dg.MetadataValue.int(result.retries),
-        "rejected": dg.MetadataValue.int(result.rejected),
-        "open_runs": dg.MetadataValue.int(result.open_runs),
-        "unknown_fields": dg.MetadataValue.int(result.unknown_fields),
-        "duplicates": dg.MetadataValue.int(result.duplicates),
-        "bytes": dg.MetadataValue.int(result.bytes),
-        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-        "complete": dg.MetadataValue.bool(result.complete),
-        "source": dg.MetadataValue.text(source),
-    }
-    if result.retries_by_cause:
-        metadata["retries_by_cause"] = dg.MetadataValue.json(dict(result.retries_by_cause))
+def partition_metadata(result: PartitionFigures, source: str) -> dict[str, Any]:
+    """One partition's figures (every field of PartitionFigures), numeric so that the UI plots them."""
+    metadata: dict[str, Any] = {}
+    for name in FIGURE_FIELDS:
+        value = getattr(result, name)
+        key = "dagster/row_count" if name == "rows" else name
+        if name == "retries_by_cause":
+            if value:
+                metadata[key] = dg.MetadataValue.json(dict(value))
+        elif isinstance(value, bool):
+            metadata[key] = dg.MetadataValue.bool(value)
+        elif isinstance(value, float):
+            metadata[key] = dg.MetadataValue.float(round(value, 3))
+        else:
+            metadata[key] = dg.MetadataValue.int(value)
+    metadata["retries"] = dg.MetadataValue.int(result.retries)
+    metadata["source"] = dg.MetadataValue.text(source)
     return metadata
 
 
@@ -173,10 +173,9 @@ class PartitionRecorder:
 
 def committed_since(con: Any, endpoint: str, days: Sequence[date], since: datetime) -> list[PartitionResult]:
     """Days whose latest sync attempt started at or after `since` and committed, with its figures."""
-    rows = con.execute(
-        """
-        SELECT day, rows, pages, retries_by_cause, rejected, open_runs, unknown_fields, bytes, seconds,
-               complete
+    cursor = con.execute(
+        f"""
+        SELECT day, {", ".join(FIGURE_FIELDS)}
         FROM (
             SELECT *, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
             FROM retab.sync_log
@@ -186,24 +185,14 @@ def committed_since(con: Any, endpoint: str, days: Sequence[date], since: dateti
         ORDER BY day
         """,
         [endpoint, list(days), since],
-    ).fetchall()
-    return [
-        PartitionResult(
-            endpoint=endpoint,
-            day=day,
-            ok=True,
-            rows=rows_ or 0,
-            pages=pages or 0,
-            retries_by_cause=json.loads(by_cause) if by_cause else {},
-            rejected=rejected or 0,
-            open_runs=open_runs or 0,
-            unknown_fields=unknown or 0,
-            bytes=nbytes or 0,
-            seconds=seconds or 0.0,
-            complete=bool(complete),
-        )
-        for day, rows_, pages, by_cause, rejected, open_runs, unknown, nbytes, seconds, complete in rows
-    ]
+    )
+    names = [d[0] for d in cursor.description]
+    results = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        figures = PartitionFigures.from_columns(row)
+        results.append(PartitionResult(endpoint=endpoint, day=row["day"], ok=True, **vars(figures)))
+    return results
 
 
 def failure_description(endpoint: Endpoint, failed: Sequence[PartitionResult], committed: int) -> str:

@@ -14,10 +14,23 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 
-@dataclass
+class RecordCounts(Protocol):
+    """What a flattened batch counts (transform's FlatBatch has these)."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def open_runs(self) -> int: ...
+    @property
+    def unknown_fields(self) -> int: ...
+
+
+@dataclass(kw_only=True)
 class PartitionFigures:
     """What fetching, flattening and loading one partition counted."""
 
@@ -41,8 +54,8 @@ class PartitionFigures:
         """Just the figures (a copy), whatever subclass carries them."""
         return PartitionFigures(**{name: getattr(self, name) for name in FIGURE_FIELDS})
 
-    def add_counts(self, other: PartitionFigures) -> None:
-        """Fold another batch's record counts in (rows, rejected, open runs, unknown fields, duplicates)."""
+    def add_counts(self, other: RecordCounts) -> None:
+        """Fold a flattened batch's record counts in (rows, rejected, open runs, unknown fields)."""
         for name in _RECORD_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -72,4 +85,5 @@ class PartitionFigures:
 
 FIGURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PartitionFigures))
 FIGURE_COLUMNS: tuple[str, ...] = (*FIGURE_FIELDS, "retries")  # what sync_log stores of them
-_RECORD_COUNTS = ("rows", "rejected", "open_runs", "unknown_fields", "duplicates")
+# Duplicates are not summed over batches: the walk counts every repeated id once (extract).
+_RECORD_COUNTS = ("rows", "rejected", "open_runs", "unknown_fields")

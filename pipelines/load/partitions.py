@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -28,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import duckdb
@@ -36,6 +34,7 @@ import pyarrow as pa
 
 from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
+from pipelines.figures import PartitionFigures
 from pipelines.load.spool import Spool, release_arrow_memory
 from pipelines.schemas import TABLE_SCHEMAS
 
@@ -69,24 +68,14 @@ PARTITION_TABLES: dict[str, tuple[PartitionTable, ...]] = {
 
 
 @dataclass
-class SyncLogEntry:
-    """The figures of one partition sync attempt, as written to retab.sync_log."""
+class SyncLogEntry(PartitionFigures):
+    """One partition sync attempt as written to retab.sync_log: who, when, from where, and its figures."""
 
     sync_id: str
     endpoint: str  # "runs" | "experiment-runs"
     day: date
     started_at: datetime
     source: str  # the API base URL, never the key; stored normalised
-    rows: int = 0
-    pages: int = 0
-    retries: int = 0
-    retries_by_cause: dict[str, int] = field(default_factory=dict)
-    rejected: int = 0
-    open_runs: int = 0
-    unknown_fields: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    complete: bool = False  # the page walk reached the end of the listing
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
 
@@ -107,33 +96,9 @@ class SyncLogEntry:
 
     def finished(self, figures: PartitionFigures) -> SyncLogEntry:
         """A copy carrying the figures of the finished fetch and flatten."""
-        return dataclasses.replace(
-            self,
-            rows=figures.rows,
-            pages=figures.pages,
-            retries=sum(figures.retries_by_cause.values()),
-            retries_by_cause=dict(figures.retries_by_cause),
-            rejected=figures.rejected,
-            open_runs=figures.open_runs,
-            unknown_fields=figures.unknown_fields,
-            bytes=figures.bytes,
-            seconds=figures.seconds,
-            complete=figures.complete,
-        )
-
-
-class PartitionFigures(Protocol):
-    """What a fetch + flatten of one partition counted (the sync's PartitionResult has these)."""
-
-    rows: int
-    pages: int
-    retries_by_cause: dict[str, int]
-    rejected: int
-    open_runs: int
-    unknown_fields: int
-    bytes: int
-    seconds: float
-    complete: bool
+        values = vars(figures.figures())
+        values["retries_by_cause"] = dict(values["retries_by_cause"])
+        return dataclasses.replace(self, **values)
 
 
 @dataclass
@@ -492,22 +457,13 @@ def _sync_log_columns() -> list[str]:
 
 
 def _sync_log_values(entry: SyncLogEntry) -> dict[str, object]:
-    """The sync_log columns an entry fills, by name."""
+    """The sync_log columns an entry fills, by name: who and when, then every figure (pipelines.figures)."""
     return {
         "sync_id": entry.sync_id,
         "endpoint": entry.endpoint,
         "day": entry.day,
         "started_at": entry.started_at,
-        "rows": entry.rows,
-        "pages": entry.pages,
-        "retries": entry.retries,
-        "retries_by_cause": json.dumps(entry.retries_by_cause, sort_keys=True),
-        "rejected": entry.rejected,
-        "open_runs": entry.open_runs,
-        "unknown_fields": entry.unknown_fields,
-        "bytes": entry.bytes,
-        "seconds": entry.seconds,
-        "complete": entry.complete,
+        **entry.to_columns(),
         "source": normalise_source(entry.source),
         "pid": entry.pid,
         "host": entry.host,

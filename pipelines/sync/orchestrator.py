@@ -36,6 +36,7 @@ from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import classify
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
 from pipelines.extract.windows import iter_window_groups
+from pipelines.figures import PartitionFigures
 from pipelines.load.connections import explain_file_error, open_writer
 from pipelines.load.legacy import ambiguous_name, move_old_default
 from pipelines.load.partitions import (
@@ -53,7 +54,7 @@ from pipelines.load.views import create_views
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.sync.collector import relaxed_collection
 from pipelines.sync.turns import TurnTaking
-from pipelines.transform import FLATTENERS, FlatBatch
+from pipelines.transform import FLATTENERS
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +73,14 @@ SLOW_PAGE_SECONDS = 0.05
 
 
 @dataclass
-class PartitionResult:
-    """What happened to one (endpoint, day) partition."""
+class PartitionResult(PartitionFigures):
+    """What happened to one (endpoint, day) partition: ok or not, and its figures."""
 
     endpoint: str
     day: date
     ok: bool
-    rows: int = 0
-    pages: int = 0
-    retries_by_cause: dict[str, int] = field(default_factory=dict)
-    rejected: int = 0
-    open_runs: int = 0
-    unknown_fields: int = 0
-    duplicates: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    complete: bool = False
     error: str | None = None
     retryable: bool = True  # for a failure: may a later run get through? (pipelines.errors.classify)
-
-    @property
-    def retries(self) -> int:
-        """Retries of any cause."""
-        return sum(self.retries_by_cause.values())
 
 
 @dataclass
@@ -115,30 +101,11 @@ class SyncReport:
 
 
 @dataclass
-class WindowTotals:
-    """Figures summed over a window's flattened batches."""
-
-    rows: int = 0
-    rejected: int = 0
-    open_runs: int = 0
-    unknown_fields: int = 0
-    duplicates: int = 0
-
-    def add(self, batch: FlatBatch) -> None:
-        """Fold one batch's figures in."""
-        self.rows += batch.rows
-        self.rejected += batch.rejected
-        self.open_runs += batch.open_runs
-        self.unknown_fields += batch.unknown_fields
-        self.duplicates += batch.duplicates
-
-
-@dataclass
 class SpooledWindow:
     """A window fetched and flattened, waiting for its load."""
 
     spool: Spool
-    totals: WindowTotals
+    totals: PartitionFigures  # the record counts of its flattened batches
     synced_at: datetime
 
 
@@ -204,7 +171,7 @@ def spool_window(
     def process(day: date, pages: Iterator[Page], stats: WindowStats) -> SpooledWindow:
         synced_at = datetime.now(UTC)
         spool = Spool(endpoint_tables(endpoint), spill_dir=spill_dir)
-        totals = WindowTotals()
+        totals = PartitionFigures()
         try:
             for records in iter_batches(_reporting(pages, endpoint, day, stats, progress)):
                 with turns.turn(rank.get(day, len(rank))):
@@ -212,7 +179,7 @@ def spool_window(
                     for name, table in batch.tables.items():
                         if table.num_rows:
                             spool.append(name, table)
-                totals.add(batch)
+                totals.add_counts(batch)
         except BaseException:
             spool.close()
             raise
@@ -420,7 +387,8 @@ def _fail(result: PartitionResult, endpoint: Endpoint, error: BaseException) -> 
     result.retryable = classify(error).retryable
 
 
-def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: WindowTotals) -> PartitionResult:
+def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: PartitionFigures) -> PartitionResult:
+    """The partition's figures: record counts from the flattener, the walk's from extract."""
     return PartitionResult(
         endpoint=endpoint.name,
         day=day,
@@ -431,7 +399,7 @@ def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: WindowTot
         rejected=totals.rejected,
         open_runs=totals.open_runs,
         unknown_fields=totals.unknown_fields,
-        duplicates=totals.duplicates,
+        duplicates=stats.duplicates,  # every repeated id of the walk, once (dropped in flatten or load)
         bytes=stats.bytes,
         seconds=stats.seconds,
         complete=stats.complete,

@@ -27,9 +27,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR
-
-SCHEMA_SQL = WAREHOUSE_SCHEMA_DIR / "001_initial.sql"
+from pipelines.load.migrations import migrate
 
 WORKFLOW_RUNS_SQL = """
 INSERT INTO retab.workflow_runs
@@ -139,7 +137,7 @@ def build_warehouse(path: Path, *, with_rows: bool = True, with_views: bool = Tr
     path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)
     try:
-        con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
+        migrate(con)  # the schema files of the package, in order
         if with_rows:
             for sql in (WORKFLOW_RUNS_SQL, DOCUMENTS_SQL, EXPERIMENT_RUNS_SQL, SYNC_LOG_SQL):
                 con.execute(sql)

@@ -8,9 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.load.migrations import migrate
 from pipelines.load.views import VIEWS, VIEWS_DIR, create_views, headline_figures, missing_views, view_summary
 
-from .dataset import SCHEMA_SQL, connect, query
+from .dataset import connect, query
 
 D1, D2 = date(2026, 5, 1), date(2026, 5, 2)
 HEALTH_COLUMNS = "runs, completed, error, cancelled, awaiting_review, in_flight, finished, failure_rate"
@@ -29,7 +30,7 @@ def test_every_sql_file_is_a_view_created_in_order() -> None:
 
 def test_create_views_is_idempotent_and_reports_names(tmp_path: Path) -> None:
     con = connect(tmp_path / "w.duckdb")
-    con.execute(SCHEMA_SQL.read_text())
+    migrate(con)
     assert missing_views(con) == [v.qualified_name for v in VIEWS]
     first = create_views(con)
     second = create_views(con)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,13 @@ import pytest
 from instance_events import materialization_count, materialized
 from sim_world import DAYS
 
+from assets.materializations import committed_since, partition_metadata
 from assets.partitions import range_tags
 from assets.resources import RetabApiResource, WarehouseResource
 from assets.retab import EXPERIMENT_RUNS_KEY, WORKFLOW_RUNS_KEY, retab_experiment_runs, retab_workflow_runs
-from pipelines.load.connections import open_reader
+from pipelines.figures import FIGURE_FIELDS, PartitionFigures
+from pipelines.load.connections import open_reader, open_writer
+from pipelines.load.partitions import SyncLogEntry, record_sync_start
 from retab_sim import Simulator
 
 FIRST, LAST = DAYS[0], DAYS[-1]
@@ -173,6 +177,7 @@ def test_a_failed_day_keeps_the_committed_days_and_a_reexecution_fetches_only_th
     for day in set(KEYS) - kept - {"2026-05-08"}:  # stopped by the permanent error: named too
         assert f"{day}: " in description
 
+    first_figures = materialized(instance, WORKFLOW_RUNS_KEY)
     proxy.fail_days.clear()
     proxy.days_requested.clear()
     options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
@@ -189,6 +194,27 @@ def test_a_failed_day_keeps_the_committed_days_and_a_reexecution_fetches_only_th
     assert in_duckdb == {day: len(sim.truth("runs", day)) for day in KEYS}
     figures = materialized(instance, WORKFLOW_RUNS_KEY)
     assert {day: figures[day]["dagster/row_count"] for day in KEYS} == in_duckdb
+    for day in kept:  # read back from sync_log, every figure as the first attempt reported it
+        assert set(FIGURE_FIELDS) - {"rows", "retries_by_cause"} <= set(figures[day])
+        assert figures[day] == first_figures[day], day
+
+
+def test_a_reexecuted_run_reads_every_figure_back_from_sync_log(warehouse_path: Path) -> None:
+    stored = PartitionFigures(
+        rows=7, pages=2, retries_by_cause={"429": 1}, rejected=1, open_runs=3, unknown_fields=4,
+        duplicates=5, bytes=900, seconds=1.25, complete=True,
+    )  # fmt: skip
+    entry = SyncLogEntry.start(endpoint="runs", day=date(2026, 5, 7), source="http://127.0.0.1:1").finished(
+        stored
+    )
+    with open_writer(warehouse_path) as con:
+        record_sync_start(con, [entry])
+        con.execute("UPDATE retab.sync_log SET outcome = 'ok'")
+        (result,) = committed_since(con, "runs", [date(2026, 5, 7)], entry.started_at)
+    assert result.figures() == stored
+    metadata = partition_metadata(result, "http://127.0.0.1:1")
+    assert metadata["duplicates"].value == 5 and metadata["dagster/row_count"].value == 7
+    assert metadata["retries"].value == 1 and metadata["retries_by_cause"].value == {"429": 1}
 
 
 def test_the_api_key_appears_in_no_event_metadata_log_or_file(

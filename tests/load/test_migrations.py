@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import MigrationError, SchemaTooNew
+from pipelines.figures import FIGURE_COLUMNS
 from pipelines.load.connections import open_reader, open_writer
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, current_version, list_migrations, migrate
 
@@ -134,3 +135,22 @@ def test_a_malformed_schema_directory_is_an_error(
 def test_a_reader_sees_the_version_without_migrating(migrated_path: Path) -> None:
     with open_reader(migrated_path) as con:
         assert current_version(con) == list_migrations()[-1].version
+
+
+def test_migration_002_adds_the_duplicates_figure_and_keeps_older_rows(tmp_path: Path) -> None:
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "001_initial.sql").write_text((WAREHOUSE_SCHEMA_DIR / "001_initial.sql").read_text())
+    con = connect(tmp_path / "w.duckdb")
+    assert migrate(con, schema) == 1  # a warehouse written before 002
+    con.execute(
+        "INSERT INTO retab.sync_log (sync_id, endpoint, day, started_at, outcome, source, rows) "
+        "VALUES ('old', 'runs', DATE '2026-05-01', now(), 'ok', 'https://api.retab.com', 12)"
+    )
+    assert migrate(con) >= 2
+    assert con.execute("SELECT sync_id, rows, duplicates FROM retab.sync_log").fetchall() == [
+        ("old", 12, None)
+    ]
+    columns = [r[0] for r in con.execute("DESCRIBE retab.sync_log").fetchall()]
+    assert set(FIGURE_COLUMNS) <= set(columns)  # every figure of the one type has its column
+    con.close()

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import SourceMismatch
+from pipelines.figures import FIGURE_FIELDS, PartitionFigures
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import (
     SyncLogEntry,
@@ -83,21 +84,23 @@ def test_record_sync_failure_keeps_the_error_and_the_time(con) -> None:
 
 def test_finished_copies_the_figures_of_a_partition() -> None:
     class Figures:
-        rows, pages, rejected, open_runs, unknown_fields, bytes, seconds, complete = (
+        rows, pages, rejected, open_runs, unknown_fields, duplicates, bytes, seconds, complete = (
             10,
             2,
             1,
             3,
             4,
+            5,
             999,
             1.5,
             True,
         )
         retries_by_cause: ClassVar[dict[str, int]] = {"429": 2, "5xx": 1}
 
-    done = entry().finished(Figures())
+    done = entry().finished(PartitionFigures(**{n: getattr(Figures, n) for n in FIGURE_FIELDS}))
     assert (done.rows, done.pages, done.retries, done.rejected, done.open_runs) == (10, 2, 3, 1, 3)
     assert (done.unknown_fields, done.bytes, done.seconds, done.complete) == (4, 999, 1.5, True)
+    assert done.duplicates == 5
     assert done.retries_by_cause == {"429": 2, "5xx": 1}
 
 
