@@ -24,7 +24,7 @@ import duckdb
 from assets.partitions import run_days
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL
-from pipelines.endpoints import ENDPOINTS, Endpoint
+from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.errors import WarehouseMissing
 from pipelines.load.partitions import PARTITION_TABLES, quote_ident
 
@@ -311,5 +311,5 @@ def warehouse_checks(endpoint: Endpoint, asset_key: dg.AssetKey) -> dg.AssetChec
     return _checks
 
 
-workflow_runs_checks = warehouse_checks(ENDPOINTS["runs"], ENDPOINT_KEYS["runs"])
-experiment_runs_checks = warehouse_checks(ENDPOINTS["experiment-runs"], ENDPOINT_KEYS["experiment-runs"])
+workflow_runs_checks = warehouse_checks(WORKFLOW_RUNS, ENDPOINT_KEYS[WORKFLOW_RUNS.name])
+experiment_runs_checks = warehouse_checks(EXPERIMENT_RUNS, ENDPOINT_KEYS[EXPERIMENT_RUNS.name])

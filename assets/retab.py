@@ -12,17 +12,14 @@ import dagster as dg
 from assets.materializations import PartitionRecorder
 from assets.partitions import DAILY
 from assets.resources import RetabApiResource, WarehouseResource
-from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
+from pipelines.endpoints import ENDPOINTS, EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.sync.orchestrator import sync
 
 GROUP = "retab"
 POOL = "retab_warehouse"
-WORKFLOW_RUNS_KEY = dg.AssetKey(["retab", "workflow_runs"])
-EXPERIMENT_RUNS_KEY = dg.AssetKey(["retab", "experiment_runs"])
-ENDPOINT_KEYS: dict[str, dg.AssetKey] = {
-    WORKFLOW_RUNS.name: WORKFLOW_RUNS_KEY,
-    EXPERIMENT_RUNS.name: EXPERIMENT_RUNS_KEY,
-}
+ENDPOINT_KEYS: dict[str, dg.AssetKey] = {e.name: dg.AssetKey(list(e.asset_key)) for e in ENDPOINTS.values()}
+WORKFLOW_RUNS_KEY = ENDPOINT_KEYS[WORKFLOW_RUNS.name]
+EXPERIMENT_RUNS_KEY = ENDPOINT_KEYS[EXPERIMENT_RUNS.name]
 
 
 def sync_asset(endpoint: Endpoint, key: dg.AssetKey, description: str) -> dg.AssetsDefinition:

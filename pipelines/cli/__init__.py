@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from pipelines.cli.arguments import parse_day, positive_int, seconds
+from pipelines.endpoints import ENDPOINTS
 
-ENDPOINT_CHOICES = ("runs", "experiment-runs", "all")
+ENDPOINT_CHOICES = (*ENDPOINTS, "all")
 
 
 def build_parser() -> argparse.ArgumentParser:

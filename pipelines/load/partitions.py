@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
-from pipelines.endpoints import ENDPOINTS
+from pipelines.endpoints import ENDPOINTS, REJECTED_TABLE, PartitionTable
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.figures import PartitionFigures
 from pipelines.load.spool import Spool, release_arrow_memory
@@ -44,27 +44,12 @@ log = logging.getLogger(__name__)
 GROUP_COMMIT_ROWS = 100_000
 
 SCHEMA = "retab"
-REJECTED_TABLE = "rejected_records"
 _LOOPBACK_HOSTS = frozenset({"localhost", "::1", "ip6-localhost"})
 _ERROR_MAX_CHARS = 4000
 
 
-@dataclass(frozen=True)
-class PartitionTable:
-    """A table replaced per partition: its date column and the key that must be unique in a day."""
-
-    name: str
-    date_column: str
-    key: tuple[str, ...]
-
-
-PARTITION_TABLES: dict[str, tuple[PartitionTable, ...]] = {
-    "runs": (
-        PartitionTable(ENDPOINTS["runs"].table, "created_date", ("id",)),
-        PartitionTable("workflow_run_documents", "created_date", ("run_id", "start_block_id")),
-    ),
-    "experiment-runs": (PartitionTable(ENDPOINTS["experiment-runs"].table, "created_date", ("id",)),),
-}
+# The tables each endpoint's partitions replace, read from its descriptor (pipelines.endpoints).
+PARTITION_TABLES: dict[str, tuple[PartitionTable, ...]] = {e.name: e.tables for e in ENDPOINTS.values()}
 
 
 @dataclass

@@ -54,7 +54,7 @@ from pipelines.load.views import create_views
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.sync.collector import relaxed_collection
 from pipelines.sync.turns import TurnTaking
-from pipelines.transform import FLATTENERS
+from pipelines.transform import flattener
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,7 @@ ProgressCallback = Callable[[str, date, int, int], None]  # (endpoint, day, page
 
 def endpoint_tables(endpoint: Endpoint) -> dict[str, pa.Schema]:
     """The tables one endpoint's partitions fill, with their schemas."""
-    names = [endpoint.table, "rejected_records"]
-    if endpoint.table == "workflow_runs":
-        names.insert(1, "workflow_run_documents")
-    return {name: TABLE_SCHEMAS[name] for name in names}
+    return {name: TABLE_SCHEMAS[name] for name in endpoint.table_names}
 
 
 def client_config(settings: Settings) -> ClientConfig:
@@ -164,7 +161,7 @@ def spool_window(
 ) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
     """A window processor for `iter_windows`: flatten the pages of one day into a spool. The windows
     flatten in turns, the earliest of `days` first (pipelines.sync.turns)."""
-    flatten = FLATTENERS[endpoint.name]
+    flatten = flattener(endpoint)
     turns = TurnTaking()
     rank = {day: n for n, day in enumerate(days)}
 

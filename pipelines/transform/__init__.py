@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
+from pipelines.endpoints import ENDPOINTS, EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.schemas import (
     EXPERIMENT_RUNS_SCHEMA,
     REJECTED_RECORDS_SCHEMA,
@@ -37,7 +37,7 @@ from pipelines.transform.readers import Scan, read_experiment_runs, read_runs
 from pipelines.transform.rules import experiment_problem, run_problem
 from pipelines.transform.timestamps import parse_instants
 
-__all__ = ["FLATTENERS", "FlatBatch", "flatten_experiment_runs", "flatten_workflow_runs"]
+__all__ = ["FLATTENERS", "FlatBatch", "flatten_experiment_runs", "flatten_workflow_runs", "flattener"]
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,16 @@ def flatten_experiment_runs(records: Sequence[Any], *, day: date, synced_at: dat
     return _finish(EXPERIMENT_RUNS, scan, c, times, table, None, day, synced_at, duplicates)
 
 
-FLATTENERS: dict[str, Callable[..., FlatBatch]] = {
-    WORKFLOW_RUNS.name: flatten_workflow_runs,
-    EXPERIMENT_RUNS.name: flatten_experiment_runs,
+_BY_NAME: dict[str, Callable[..., FlatBatch]] = {
+    f.__name__: f for f in (flatten_workflow_runs, flatten_experiment_runs)
 }
+# Each endpoint's flattener, as its descriptor names it (pipelines.endpoints).
+FLATTENERS: dict[str, Callable[..., FlatBatch]] = {e.name: _BY_NAME[e.flattener] for e in ENDPOINTS.values()}
+
+
+def flattener(endpoint: Endpoint) -> Callable[..., FlatBatch]:
+    """The function that flattens `endpoint`'s records (looked up at call time, so tests can wrap it)."""
+    return FLATTENERS[endpoint.name]
 
 
 class _Instants:
