@@ -12,8 +12,7 @@ The first four are blocking: a downstream asset does not run on data they reject
 functions take a DuckDB connection and return a CheckOutcome, so tests run them on a hand-made file.
 """
 
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,12 +23,11 @@ import duckdb
 from assets.partitions import run_days
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL
+from pipelines.config import REJECTED_SHARE_ENV, rejected_share_max
 from pipelines.endpoints import EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.errors import WarehouseMissing
 from pipelines.load.partitions import PARTITION_TABLES, quote_ident
 
-REJECTED_SHARE_ENV = "RETAB_REJECTED_SHARE_MAX"
-DEFAULT_REJECTED_SHARE = 0.01
 SAMPLE = 5  # offending values quoted in a failed check's metadata
 
 
@@ -50,25 +48,6 @@ class Scope:
     today: date
     lookback_days: int
     rejected_share_max: float
-
-
-def rejected_share_max(environ: Mapping[str, str] | None = None) -> float:
-    """$RETAB_REJECTED_SHARE_MAX (a fraction, e.g. 0.01) or 1%."""
-    env = os.environ if environ is None else environ
-    text = env.get(REJECTED_SHARE_ENV)
-    if not text:
-        return DEFAULT_REJECTED_SHARE
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(
-            f"{REJECTED_SHARE_ENV}={text!r} is not a number: write a fraction such as 0.01"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"{REJECTED_SHARE_ENV}={text!r} must be a fraction between 0 and 1, e.g. 0.01 for 1%"
-        )
-    return value
 
 
 def _table(name: str) -> str:

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
 import dagster as dg
 
-START_ENV = "RETAB_PARTITIONS_START"
-DEFAULT_START = "2026-01-01"
+from pipelines.config import partitions_start
 
 # Dagster's run tags for a single partition and for a single-run range of partitions.
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-
-
-def partitions_start(environ: Mapping[str, str] | None = None) -> date:
-    """The first partition: $RETAB_PARTITIONS_START (YYYY-MM-DD) or 2026-01-01."""
-    env = os.environ if environ is None else environ
-    text = env.get(START_ENV) or DEFAULT_START
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"{START_ENV}={text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-01-01"
-        ) from None
 
 
 def daily_partitions(start: date) -> dg.DailyPartitionsDefinition:

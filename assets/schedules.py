@@ -8,22 +8,20 @@ range, so a typical night is one run per endpoint, and late status changes land 
 """
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import contiguous_ranges, day_key, partitions_start, range_tags
+from assets.partitions import contiguous_ranges, day_key, range_tags
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
+from pipelines.config import TODAY_EVERY_ENV, partitions_start, today_every_minutes
 from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
 from pipelines.load.partitions import unsettled_days
 
 NIGHTLY_CRON = "15 2 * * *"
-TODAY_EVERY_ENV = "RETAB_TODAY_EVERY_MINUTES"
-DEFAULT_TODAY_EVERY = 30
 SCHEDULE_LOCK_WAIT = 20.0  # a tick must answer well within Dagster's schedule timeout
 
 sync_job = dg.define_asset_job(
@@ -90,15 +88,6 @@ def nightly_run_requests(
 )
 def retab_nightly(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource) -> list[dg.RunRequest]:
     return nightly_run_requests(context.scheduled_execution_time, warehouse, context.log)
-
-
-def today_every_minutes(environ: Mapping[str, str] | None = None) -> int:
-    """$RETAB_TODAY_EVERY_MINUTES (1..60) or 30."""
-    env = os.environ if environ is None else environ
-    text = env.get(TODAY_EVERY_ENV) or str(DEFAULT_TODAY_EVERY)
-    if not text.isdigit() or not 1 <= int(text) <= 60:
-        raise ValueError(f"{TODAY_EVERY_ENV}={text!r} must be a whole number of minutes from 1 to 60")
-    return int(text)
 
 
 def every_minutes_cron(minutes: int) -> str:

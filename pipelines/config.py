@@ -1,16 +1,74 @@
-"""Configuration from the environment: the public contract's variables and their defaults."""
+"""Configuration: every RETAB_* variable, read here and only here, at run time; every default once.
+
+    RETAB_API_KEY              the API key (never logged, never stored)
+    RETAB_API_BASE_URL         https://api.retab.com
+    RETAB_DUCKDB_PATH          warehouse/warehouse.duckdb
+    RETAB_PARTITIONS_START     2026-01-01   (Dagster: the first daily partition)
+    RETAB_TODAY_EVERY_MINUTES  30           (Dagster: how often today's partition is synced)
+    RETAB_REJECTED_SHARE_MAX   0.01         (Dagster: the rejected-records check's threshold)
+
+`Settings` is what one sync needs; `Tuning` holds the performance knobs (batch sizes, the spill
+bound, the GC threshold), each measured where its comment says; tests pass a `Tuning` of their own
+rather than patching module constants.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from pipelines.errors import MissingApiKey
 
 DEFAULT_BASE_URL = "https://api.retab.com"
 DEFAULT_DUCKDB_PATH = "warehouse/warehouse.duckdb"  # opened directly, its catalog is `warehouse`
+DEFAULT_CONCURRENCY = 4  # day windows fetched at once
+DEFAULT_REQUESTS_PER_SECOND = 20.0  # shared by every window of one client
+DEFAULT_MAX_ATTEMPTS = 8  # per request, for transient faults
+DEFAULT_MAX_RETRY_SECONDS = 300.0  # time budget for retrying one request
+DEFAULT_LOCK_WAIT = 60.0  # seconds a writer waits for another holder of the warehouse file
+DEFAULT_LOOKBACK_DAYS = 14
+
+PARTITIONS_START_ENV = "RETAB_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2026-01-01"
+TODAY_EVERY_ENV = "RETAB_TODAY_EVERY_MINUTES"
+DEFAULT_TODAY_EVERY = 30
+REJECTED_SHARE_ENV = "RETAB_REJECTED_SHARE_MAX"
+DEFAULT_REJECTED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Performance knobs of a sync, with the values measured best on the reference machine."""
+
+    # Records flattened at once. While pages come fast (CPU-bound), big batches amortise Arrow's fixed
+    # costs and the threads' hand-offs of the GIL: 1,000 instead of 5,000 cost a third of the rows/s.
+    flatten_batch_records: int = 5_000
+    # While pages are slow to come (the API's latency), smaller batches spread the flattening over the
+    # waits instead of piling it up when every window ends at once: +3-4 points of efficiency at
+    # concurrency 8 (bench/flatten_load.py, bench/latency.py).
+    slow_pages_batch_records: int = 1_000
+    slow_page_seconds: float = 0.05
+    # Rows (all tables) that small partitions loaded together may share one transaction (one commit,
+    # a WAL fsync of ~20 ms, instead of one each).
+    group_commit_rows: int = 100_000
+    # A window's Arrow data held in memory before it spills: on a day of 1M runs, 16 MB (rather than
+    # 64) with the allocator's free pages released after each spill took the sync's peak RSS from 487
+    # to 426 MB, at no cost in rows/s (bench/big_day.py, bench/flatten_load.py).
+    spool_memory_bytes: int = 16 << 20
+    # Spilled and scanned batches are cut to about this many rows or bytes.
+    spool_chunk_rows: int = 64_000
+    spool_chunk_bytes: int = 8 << 20
+    # Uncompressed: on 1M runs lz4 made the spill 5x smaller but read back 2.5x slower and raised the
+    # load's peak RSS by ~45 MB (tests/load/bench_load.py --compression lz4).
+    spill_compression: str | None = None
+    # CPython's gen-0 GC threshold while a sync runs (pipelines.sync.collector).
+    gen0_threshold: int = 50_000
+
+
+TUNING = Tuning()
 
 
 @dataclass(frozen=True)
@@ -20,12 +78,13 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
     duckdb_path: Path = Path(DEFAULT_DUCKDB_PATH)
-    concurrency: int = 4
-    requests_per_second: float = 20.0
-    max_attempts: int = 8
-    max_retry_seconds: float = 300.0
-    lock_wait: float = 60.0
-    lookback_days: int = 14
+    concurrency: int = DEFAULT_CONCURRENCY
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    tuning: Tuning = TUNING
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -34,7 +93,7 @@ class Settings:
         values: dict[str, object] = {
             "api_key": env.get("RETAB_API_KEY") or None,
             "base_url": env.get("RETAB_API_BASE_URL") or DEFAULT_BASE_URL,
-            "duckdb_path": Path(env.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH),
+            "duckdb_path": duckdb_path(env),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -44,3 +103,49 @@ class Settings:
         if not self.api_key:
             raise MissingApiKey()
         return self.api_key
+
+
+def duckdb_path(environ: Mapping[str, str] | None = None) -> Path:
+    """$RETAB_DUCKDB_PATH, else the default warehouse file."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+
+
+def partitions_start(environ: Mapping[str, str] | None = None) -> date:
+    """$RETAB_PARTITIONS_START (YYYY-MM-DD) or 2026-01-01."""
+    env = os.environ if environ is None else environ
+    text = env.get(PARTITIONS_START_ENV) or DEFAULT_PARTITIONS_START
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{PARTITIONS_START_ENV}={text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-01-01"
+        ) from None
+
+
+def today_every_minutes(environ: Mapping[str, str] | None = None) -> int:
+    """$RETAB_TODAY_EVERY_MINUTES (1..60) or 30."""
+    env = os.environ if environ is None else environ
+    text = env.get(TODAY_EVERY_ENV) or str(DEFAULT_TODAY_EVERY)
+    if not text.isdigit() or not 1 <= int(text) <= 60:
+        raise ValueError(f"{TODAY_EVERY_ENV}={text!r} must be a whole number of minutes from 1 to 60")
+    return int(text)
+
+
+def rejected_share_max(environ: Mapping[str, str] | None = None) -> float:
+    """$RETAB_REJECTED_SHARE_MAX (a fraction, e.g. 0.01) or 1%."""
+    env = os.environ if environ is None else environ
+    text = env.get(REJECTED_SHARE_ENV)
+    if not text:
+        return DEFAULT_REJECTED_SHARE
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(
+            f"{REJECTED_SHARE_ENV}={text!r} is not a number: write a fraction such as 0.01"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{REJECTED_SHARE_ENV}={text!r} must be a fraction between 0 and 1, e.g. 0.01 for 1%"
+        )
+    return value

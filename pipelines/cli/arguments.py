@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
 
-from pipelines.config import DEFAULT_DUCKDB_PATH
+from pipelines.config import DEFAULT_DUCKDB_PATH, duckdb_path
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.load.legacy import move_old_default
 
@@ -51,7 +50,7 @@ def seconds(text: str) -> float:
 
 def warehouse_path(db: str | None) -> Path:
     """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb."""
-    path = Path(db or os.environ.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+    path = Path(db) if db else duckdb_path()
     if path == Path(DEFAULT_DUCKDB_PATH) and (moved := move_old_default(path)):
         print(moved, file=sys.stderr)
     return path

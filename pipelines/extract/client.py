@@ -27,6 +27,14 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from pipelines.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    Settings,
+)
 from pipelines.endpoints import Endpoint
 from pipelines.errors import (
     AuthError,
@@ -57,7 +65,6 @@ __all__ = [
 T = TypeVar("T")
 
 USER_AGENT = "retab-warehouse/0.1"
-DEFAULT_CONCURRENCY = 4  # windows fetched at once by default; the initial connection pool size
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})  # plus 429, which is RateLimited
 BODY_CHUNK = 256 * 1024  # the most one read returns; a page of 100 records is ~60 kB
 DETAIL_LIMIT = 500  # characters of a server's error text quoted in a message
@@ -119,13 +126,13 @@ class ClientConfig:
     """Connection, retry and paging settings of a RetabClient."""
 
     api_key: str = field(repr=False)
-    base_url: str = "https://api.retab.com"  # normalised: trailing "/" and "/v1" dropped
+    base_url: str = DEFAULT_BASE_URL  # normalised: trailing "/" and "/v1" dropped
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
-    max_attempts: int = 8
-    max_retry_seconds: float = 300.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     max_retry_after: float = 60.0  # cap on a server's Retry-After
-    requests_per_second: float = 20.0  # shared by every window of one client
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND  # shared by every window of one client
     page_limit: int = 100
     max_pages_per_window: int = 50_000
     backoff_initial: float = 0.5  # full-jitter backoff: uniform in [0, initial * 2**(n-1)]
@@ -148,13 +155,11 @@ class ClientConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> ClientConfig:
-        """Read RETAB_API_KEY and RETAB_API_BASE_URL (optional), as the official SDK does."""
-        if not environ.get("RETAB_API_KEY"):
+        """RETAB_API_KEY and RETAB_API_BASE_URL (optional), as the SDK reads them (pipelines.config)."""
+        settings = Settings.from_env(environ)
+        if not settings.api_key:
             raise ValueError("RETAB_API_KEY is not set")
-        settings: dict[str, Any] = {"api_key": environ["RETAB_API_KEY"]}
-        if environ.get("RETAB_API_BASE_URL"):
-            settings["base_url"] = environ["RETAB_API_BASE_URL"]
-        return cls(**{**settings, **overrides})
+        return cls(**{"api_key": settings.api_key, "base_url": settings.base_url, **overrides})
 
     @property
     def retry_policy(self) -> RetryPolicy:

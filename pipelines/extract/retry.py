@@ -20,6 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
+from pipelines.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_SECONDS
 from pipelines.errors import RetriesExhausted, TransientError
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ class stop_after_attempt_or_budget(stop_base):
 class RetryPolicy:
     """Limits of the retry policy; see make_retrying."""
 
-    max_attempts: int = 8
-    max_seconds: float = 300.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     max_retry_after: float = 60.0
     backoff_initial: float = 0.5  # the first backoff is uniform in [0, backoff_initial]
     backoff_max: float = 30.0  # the backoff window never grows past this

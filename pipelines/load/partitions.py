@@ -32,16 +32,14 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from pipelines.config import TUNING
 from pipelines.endpoints import ENDPOINTS, REJECTED_TABLE, PartitionTable
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.figures import PartitionFigures
-from pipelines.load.spool import Spool, release_arrow_memory
+from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
 
 log = logging.getLogger(__name__)
-
-# Rows (all tables) that small partitions loaded together may share one transaction with.
-GROUP_COMMIT_ROWS = 100_000
 
 SCHEMA = "retab"
 _LOOPBACK_HOSTS = frozenset({"localhost", "::1", "ip6-localhost"})
@@ -99,13 +97,15 @@ class PartitionLoad:
 def replace_partition(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
     """Swap the day's rows for the spool's content and mark the attempt ok, in one transaction."""
     _check_load(load)
-    release_arrow_memory()  # before DuckDB takes its share of memory
     with transaction(con):
         _swap(con, load)
 
 
 def replace_partitions(
-    con: duckdb.DuckDBPyConnection, loads: Sequence[PartitionLoad], *, max_rows: int = GROUP_COMMIT_ROWS
+    con: duckdb.DuckDBPyConnection,
+    loads: Sequence[PartitionLoad],
+    *,
+    max_rows: int = TUNING.group_commit_rows,
 ) -> dict[int, Exception]:
     """Replace several partitions, each atomically; return the failures by position in `loads`.
 
@@ -120,7 +120,6 @@ def replace_partitions(
             try:
                 for n in group:
                     _check_load(loads[n])
-                release_arrow_memory()
                 with transaction(con):
                     for n in group:
                         _swap(con, loads[n])

@@ -1,8 +1,8 @@
 """Spool: one (endpoint, day)'s flattened batches, in memory up to a bound, then Arrow IPC on disk.
 
-Small batches (a page is 100 records) are coalesced, and big ones cut, into chunks of about
-CHUNK_ROWS rows or CHUNK_BYTES bytes, so that the spill files and DuckDB's Arrow scan see few
-batches of a bounded size. Per table, everything spilled sits in segment files in append order,
+Small batches (a page is 100 records) are coalesced, and big ones cut, into chunks of a bounded
+size (Tuning.spool_chunk_rows and .spool_chunk_bytes, pipelines.config), so that the spill files
+and DuckDB's Arrow scan see few batches. Per table, everything spilled sits in segment files in append order,
 followed by what is still in memory; reader() streams them in that order. Spill files are read
 with ordinary reads, not memory maps, so that a day of a million runs keeps a small resident set.
 """
@@ -19,19 +19,8 @@ from types import TracebackType
 
 import pyarrow as pa
 
+from pipelines.config import TUNING, Tuning
 from pipelines.errors import SpillFailed, SpoolSchemaError
-
-CHUNK_ROWS = 64_000
-CHUNK_BYTES = 8 << 20
-# A window's Arrow data held in memory before it spills. With concurrency 4 each of 4 windows holds
-# up to this much, and what is held when a window ends stays resident through its load, when DuckDB
-# takes its own 128 MB. On a day of 1M runs, 16 MB (rather than 64) with the allocator's free pages
-# released after each spill took the sync's peak RSS from 487 to 426 MB, at no cost in rows/s
-# (bench/big_day.py, bench/flatten_load.py).
-MEMORY_BYTES = 16 << 20
-# Uncompressed: on 1M runs lz4 made the spill 5x smaller (118 vs 604 MB) but read back 2.5x slower
-# and raised the load's peak RSS by ~45 MB (tests/load/bench_load.py --compression lz4).
-SPILL_COMPRESSION: str | None = None
 
 
 @dataclass
@@ -53,11 +42,12 @@ class Spool:
         tables: Mapping[str, pa.Schema],
         *,
         spill_dir: Path | None = None,
-        max_memory_bytes: int = MEMORY_BYTES,
+        tuning: Tuning = TUNING,
     ) -> None:
         self._tables = {name: _TableSpool(schema) for name, schema in tables.items()}
         self._spill_parent = spill_dir
-        self._max_memory_bytes = max_memory_bytes
+        self._tuning = tuning
+        self._max_memory_bytes = tuning.spool_memory_bytes
         self._memory_bytes = 0
         self._spill_dir: Path | None = None
         self._spills = 0
@@ -84,7 +74,7 @@ class Spool:
         self._check_open()
         table = self._table(table_name)
         return pa.RecordBatchReader.from_batches(
-            table.schema, _iter_table(list(table.segments), list(table.pending))
+            table.schema, _iter_table(list(table.segments), list(table.pending), self._tuning)
         )
 
     @property
@@ -114,12 +104,12 @@ class Spool:
                 continue
             try:
                 path = self._new_segment_path(name)
-                options = pa.ipc.IpcWriteOptions(compression=SPILL_COMPRESSION)
+                options = pa.ipc.IpcWriteOptions(compression=self._tuning.spill_compression)
                 with (
                     pa.OSFile(str(path), "wb") as sink,
                     pa.ipc.new_stream(sink, table.schema, options=options) as w,
                 ):
-                    for chunk in _iter_chunks(table.pending):
+                    for chunk in _iter_chunks(table.pending, self._tuning):
                         w.write_batch(chunk)
             except OSError as error:
                 raise SpillFailed(self._spill_advice(error)) from error
@@ -203,26 +193,26 @@ def _conform(table_name: str, schema: pa.Schema, batch: pa.Table | pa.RecordBatc
     return batch.to_batches()
 
 
-def _iter_chunks(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Re-cut batches into chunks of at most about CHUNK_ROWS rows and CHUNK_BYTES bytes."""
+def _iter_chunks(batches: list[pa.RecordBatch], tuning: Tuning) -> Iterator[pa.RecordBatch]:
+    """Re-cut batches into chunks of at most about tuning.spool_chunk_rows rows and _bytes bytes."""
     group: list[pa.RecordBatch] = []
     group_rows = group_bytes = 0
     for batch in batches:
-        for piece in _split(batch):
+        for piece in _split(batch, tuning):
             group.append(piece)
             group_rows += piece.num_rows
             group_bytes += piece.nbytes
-            if group_rows >= CHUNK_ROWS or group_bytes >= CHUNK_BYTES:
+            if group_rows >= tuning.spool_chunk_rows or group_bytes >= tuning.spool_chunk_bytes:
                 yield _concat(group)
                 group, group_rows, group_bytes = [], 0, 0
     if group:
         yield _concat(group)
 
 
-def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+def _split(batch: pa.RecordBatch, tuning: Tuning) -> Iterator[pa.RecordBatch]:
     """Zero-copy slices of a batch larger than a chunk."""
     row_bytes = max(batch.nbytes // max(batch.num_rows, 1), 1)
-    step = max(min(CHUNK_ROWS, CHUNK_BYTES // row_bytes), 1)
+    step = max(min(tuning.spool_chunk_rows, tuning.spool_chunk_bytes // row_bytes), 1)
     if batch.num_rows <= step:
         yield batch
         return
@@ -234,9 +224,11 @@ def _concat(group: list[pa.RecordBatch]) -> pa.RecordBatch:
     return group[0] if len(group) == 1 else pa.concat_batches(group)
 
 
-def _iter_table(segments: list[Path], pending: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _iter_table(
+    segments: list[Path], pending: list[pa.RecordBatch], tuning: Tuning
+) -> Iterator[pa.RecordBatch]:
     """Spilled segments in order, then the in-memory batches."""
     for path in segments:
         with pa.OSFile(str(path), "rb") as source, pa.ipc.open_stream(source) as stream:
             yield from stream
-    yield from _iter_chunks(pending)
+    yield from _iter_chunks(pending, tuning)

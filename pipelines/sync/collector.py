@@ -17,7 +17,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SYNC_GEN0_THRESHOLD = 50_000
+from pipelines.config import TUNING
+
+SYNC_GEN0_THRESHOLD = TUNING.gen0_threshold  # pipelines.config.Tuning
 
 _lock = threading.Lock()
 _depth = 0

@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.config import DEFAULT_DUCKDB_PATH, Settings
+from pipelines.config import DEFAULT_DUCKDB_PATH, TUNING, Settings, Tuning
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import classify
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
@@ -49,7 +49,7 @@ from pipelines.load.partitions import (
     replace_partitions,
     unsettled_days,
 )
-from pipelines.load.spool import Spool
+from pipelines.load.spool import Spool, release_arrow_memory
 from pipelines.load.views import create_views
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.sync.collector import relaxed_collection
@@ -62,14 +62,6 @@ log = logging.getLogger(__name__)
 # removes those of processes that are gone (killed before they could clean up).
 SPILL_PREFIX = "retab-spool-"
 _SPILL_NAME = re.compile(rf"^{SPILL_PREFIX}(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+$")
-# Records flattened at once. While pages come fast (CPU-bound), big batches amortise Arrow's fixed
-# costs and the threads' hand-offs of the GIL: 1,000 instead of 5,000 cost a third of the rows/s from
-# bytes. While pages are slow to come (the API's latency), smaller batches spread the flattening over
-# the waits instead of piling it up when every window ends at once: +3-4 points of efficiency at
-# concurrency 8 (bench/flatten_load.py, bench/latency.py).
-FLATTEN_BATCH_RECORDS = 5_000
-SLOW_PAGES_BATCH_RECORDS = 1_000
-SLOW_PAGE_SECONDS = 0.05
 
 
 @dataclass
@@ -130,10 +122,10 @@ def client_config(settings: Settings) -> ClientConfig:
 
 def iter_batches(
     pages: Iterator[Page],
-    size: int = FLATTEN_BATCH_RECORDS,
+    size: int = TUNING.flatten_batch_records,
     *,
-    slow_size: int = SLOW_PAGES_BATCH_RECORDS,
-    slow_page_seconds: float = SLOW_PAGE_SECONDS,
+    slow_size: int = TUNING.slow_pages_batch_records,
+    slow_page_seconds: float = TUNING.slow_page_seconds,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Iterator[list[dict]]:
     """Regroup page records into batches of about `size` records, or `slow_size` after a page that
@@ -158,6 +150,7 @@ def spool_window(
     spill_dir: Path,
     progress: ProgressCallback | None,
     days: Sequence[date] = (),
+    tuning: Tuning = TUNING,
 ) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
     """A window processor for `iter_windows`: flatten the pages of one day into a spool. The windows
     flatten in turns, the earliest of `days` first (pipelines.sync.turns)."""
@@ -167,10 +160,16 @@ def spool_window(
 
     def process(day: date, pages: Iterator[Page], stats: WindowStats) -> SpooledWindow:
         synced_at = datetime.now(UTC)
-        spool = Spool(endpoint_tables(endpoint), spill_dir=spill_dir)
+        spool = Spool(endpoint_tables(endpoint), spill_dir=spill_dir, tuning=tuning)
         totals = PartitionFigures()
         try:
-            for records in iter_batches(_reporting(pages, endpoint, day, stats, progress)):
+            batches = iter_batches(
+                _reporting(pages, endpoint, day, stats, progress),
+                tuning.flatten_batch_records,
+                slow_size=tuning.slow_pages_batch_records,
+                slow_page_seconds=tuning.slow_page_seconds,
+            )
+            for records in batches:
                 with turns.turn(rank.get(day, len(rank))):
                     batch = flatten(records, day=day, synced_at=synced_at)
                     for name, table in batch.tables.items():
@@ -247,7 +246,10 @@ def sync(
         spill_root = _spill_root(settings)
         remove_orphan_spills(Path(spill_root or tempfile.gettempdir()))
         prefix = f"{SPILL_PREFIX}{os.getpid()}@{_host()}-"
-        with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill, relaxed_collection():
+        with (
+            tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill,
+            relaxed_collection(settings.tuning.gen0_threshold),
+        ):
             for endpoint in endpoints:
                 _sync_endpoint(
                     settings,
@@ -292,7 +294,7 @@ def _sync_endpoint(
         client,
         endpoint,
         days,
-        spool_window(endpoint, spill_dir, progress, days),
+        spool_window(endpoint, spill_dir, progress, days, settings.tuning),
         concurrency=settings.concurrency,
     )
     fatal: BaseException | None = None
@@ -363,8 +365,9 @@ def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWind
         with contextlib.ExitStack() as spools:
             for window in ready:
                 spools.enter_context(window.spooled.spool)
+            release_arrow_memory()  # the spools' freed pages back to the OS before DuckDB takes its share
             with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-                failed = replace_partitions(con, loads)
+                failed = replace_partitions(con, loads, max_rows=settings.tuning.group_commit_rows)
                 for n, error in failed.items():
                     error = explain_file_error(settings.duckdb_path, error)
                     _fail(results[n], endpoint, error)

@@ -13,9 +13,10 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from sim_world import PROJECT_ROOT
 
 from assets.definitions import defs
-from assets.partitions import DAILY, partitions_start
+from assets.partitions import DAILY
 from assets.resources import RetabApiResource, WarehouseResource, sync_settings
 from assets.retab import EXPERIMENT_RUNS_KEY, POOL, WORKFLOW_RUNS_KEY
+from pipelines.config import partitions_start
 from pipelines.errors import MissingApiKey
 
 

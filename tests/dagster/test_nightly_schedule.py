@@ -14,7 +14,8 @@ from sim_world import DAYS, END
 from assets.definitions import defs
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from assets.resources import WarehouseResource
-from assets.schedules import every_minutes_cron, nightly_days, today_every_minutes
+from assets.schedules import every_minutes_cron, nightly_days
+from pipelines.config import today_every_minutes
 from pipelines.endpoints import ENDPOINTS
 from pipelines.load.connections import open_reader, open_writer
 from pipelines.load.partitions import open_run_days

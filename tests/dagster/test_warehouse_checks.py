@@ -21,12 +21,12 @@ from assets.checks import (
     no_stale_open_runs,
     partitions_complete,
     rejected_share,
-    rejected_share_max,
     unique_ids,
     workflow_runs_checks,
 )
 from assets.partitions import DAILY
 from assets.retab import WORKFLOW_RUNS_KEY, retab_workflow_runs
+from pipelines.config import rejected_share_max
 from pipelines.endpoints import ENDPOINTS
 from pipelines.load.connections import open_reader
 

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.config import TUNING
 from pipelines.load import connections as warehouse
-from pipelines.load import spool as spool_module
 from pipelines.load.partitions import PartitionLoad, SyncLogEntry, replace_partition
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS, WORKFLOW_RUNS_SCHEMA
@@ -161,20 +162,22 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--notes", type=int, default=0, help="extra characters in each raw document")
     args = parser.parse_args()
+    compression = TUNING.spill_compression
     if args.compression:
-        spool_module.SPILL_COMPRESSION = None if args.compression == "none" else args.compression
+        compression = None if args.compression == "none" else args.compression
     if args.threads:
         warehouse.WRITER_SETTINGS["threads"] = args.threads
     if args.memory_limit:
         warehouse.WRITER_SETTINGS["memory_limit"] = args.memory_limit
-    print(f"settings: spill={spool_module.SPILL_COMPRESSION} writer={warehouse.WRITER_SETTINGS}")
+    tuning = replace(TUNING, spill_compression=compression)
+    print(f"settings: spill={tuning.spill_compression} writer={warehouse.WRITER_SETTINGS}")
     tables = {n: TABLE_SCHEMAS[n] for n in ("workflow_runs", "workflow_run_documents", "rejected_records")}
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         path = Path(tmp) / "retab.duckdb"
         sampler = PeakSampler()
         sampler.start()
         print(f"RSS after imports: {sampler.take():.0f} MB")
-        with TimedSpool(tables, spill_dir=Path(tmp) / "spool") as spool:
+        with TimedSpool(tables, spill_dir=Path(tmp) / "spool", tuning=tuning) as spool:
             began = time.perf_counter()
             fill_spool(spool, args.rows, args.chunk, args.notes)
             spooled = time.perf_counter() - began

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from pipelines.config import TUNING
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
-from pipelines.load import spool as spool_module
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import record_sync_start, replace_partition
 from pipelines.load.spool import Spool
@@ -109,7 +110,7 @@ def test_an_empty_listing_empties_the_day(con) -> None:
 
 
 def test_repeated_ids_keep_the_last_appended_copy_even_across_spill_files(con, tmp_path: Path) -> None:
-    spool = endpoint_spool("runs", spill_dir=tmp_path, max_memory_bytes=1 << 20)
+    spool = endpoint_spool("runs", spill_dir=tmp_path, tuning=replace(TUNING, spool_memory_bytes=1 << 20))
     ids = run_ids(D1, range(3000))
     spool.append("workflow_runs", workflow_runs(D1, ids, version=1, pad=400))
     spool.append("workflow_run_documents", run_documents(D1, ids, version=1))
@@ -180,13 +181,15 @@ class FailingSpool(Spool):
 def test_a_failure_mid_insert_leaves_the_previous_day_intact(
     con, monkeypatch: pytest.MonkeyPatch, fail_table: str, after_batches: int
 ) -> None:
-    monkeypatch.setattr(spool_module, "CHUNK_ROWS", 400)
     load_day(con, "runs", D1, runs_day(D1, range(0, 500), version=1, reasons=["old"]))
     load_day(con, "runs", D2, runs_day(D2, range(0, 100), version=1))
     before = {t: rows_of(con, t) for t in ("workflow_runs", "workflow_run_documents", "rejected_records")}
     names = ["workflow_runs", "workflow_run_documents", "rejected_records"]
     spool = FailingSpool(
-        {n: TABLE_SCHEMAS[n] for n in names}, fail_table=fail_table, after_batches=after_batches
+        {n: TABLE_SCHEMAS[n] for n in names},
+        fail_table=fail_table,
+        after_batches=after_batches,
+        tuning=replace(TUNING, spool_chunk_rows=400),
     )
     for name, table in runs_day(D1, range(300, 5300), version=2, reasons=["new", "newer"]).items():
         for piece in table.to_batches(max_chunksize=400):

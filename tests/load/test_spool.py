@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import resource
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from pipelines.config import TUNING
 from pipelines.errors import SpillFailed, SpoolSchemaError
-from pipelines.load import spool as spool_module
 from pipelines.load.spool import Spool
 from pipelines.schemas import REJECTED_RECORDS_SCHEMA, WORKFLOW_RUNS_SCHEMA
 
@@ -33,10 +34,10 @@ def read_all(spool: Spool, table: str) -> pa.Table:
 def test_past_the_bound_it_spills_and_reads_back_identical_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str | None
 ) -> None:
-    monkeypatch.setattr(spool_module, "SPILL_COMPRESSION", compression)
     batches = pages(60)
     bound = 3 * batches[0].nbytes
-    with Spool(TABLES, spill_dir=tmp_path, max_memory_bytes=bound) as spool:
+    tuning = replace(TUNING, spool_memory_bytes=bound, spill_compression=compression)
+    with Spool(TABLES, spill_dir=tmp_path, tuning=tuning) as spool:
         for i, batch in enumerate(batches):
             spool.append("workflow_runs", batch)
             spool.append("rejected_records", rejected("runs", DAY, [f"reason {i}"]))
@@ -73,11 +74,8 @@ def test_rows_appended_after_a_spill_come_after_the_spilled_ones(tmp_path: Path)
         )
 
 
-def test_page_sized_batches_come_back_coalesced_and_big_ones_cut(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(spool_module, "CHUNK_ROWS", 1000)
-    with Spool(TABLES, spill_dir=tmp_path) as spool:
+def test_page_sized_batches_come_back_coalesced_and_big_ones_cut(tmp_path: Path) -> None:
+    with Spool(TABLES, spill_dir=tmp_path, tuning=replace(TUNING, spool_chunk_rows=1000)) as spool:
         for batch in pages(30, pad=0):
             spool.append("workflow_runs", batch)
         spool.append("workflow_runs", workflow_runs(DAY, run_ids(DAY, range(10_000, 14_500))))
@@ -88,7 +86,7 @@ def test_page_sized_batches_come_back_coalesced_and_big_ones_cut(
 
 
 def test_close_deletes_the_spill_files(tmp_path: Path) -> None:
-    spool = Spool(TABLES, spill_dir=tmp_path, max_memory_bytes=1)
+    spool = Spool(TABLES, spill_dir=tmp_path, tuning=replace(TUNING, spool_memory_bytes=1))
     spool.append("workflow_runs", pages(1)[0])
     files = spool.spilled_files
     assert files and all(path.exists() for path in files)
@@ -134,7 +132,9 @@ def test_an_empty_table_reads_as_an_empty_stream() -> None:
 def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path) -> None:
     batches = pages(20)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    spool = Spool(TABLES, spill_dir=tmp_path, max_memory_bytes=3 * batches[0].nbytes)
+    spool = Spool(
+        TABLES, spill_dir=tmp_path, tuning=replace(TUNING, spool_memory_bytes=3 * batches[0].nbytes)
+    )
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # Python ignores SIGXFSZ: writes get EFBIG
     try:
         with pytest.raises(SpillFailed) as raised:
