@@ -8,7 +8,7 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 UV_INSTALL = $(UV) pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint typecheck imports validate bench dev soak lock clean
+.PHONY: demo test lint typecheck imports validate contract bench dev soak lock clean
 
 demo: $(VENV)/.runtime
 	$(BIN)/retab-warehouse demo
@@ -29,6 +29,10 @@ imports: $(VENV)/.dev
 
 validate: $(VENV)/.runtime
 	DAGSTER_HOME= $(BIN)/dg check defs
+
+# README.md's table contract, regenerated from pipelines/load/sql/contract.md (the one source).
+contract: $(VENV)/.runtime
+	$(BIN)/python -m pipelines.load.contract README.md
 
 soak: $(VENV)/.dev
 	$(BIN)/pytest -n 2 -q -m soak

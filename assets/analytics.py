@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 
 from assets.resources import WarehouseResource
-from assets.retab import ENDPOINT_KEYS, POOL
+from assets.retab import ENDPOINT_KEYS, POOL, column_schema
 from pipelines.errors import WarehouseLocked, WarehouseUnreadable
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import PARTITION_TABLES
@@ -108,6 +108,7 @@ def view_spec(view: View) -> dg.AssetSpec:
         kinds={"duckdb", "view"},
         metadata={
             "dagster/table_name": view.qualified_name,
+            "dagster/column_schema": column_schema(view.qualified_name),
             "sql_file": f"pipelines/load/sql/views/{view.path.name}",
         },
         automation_condition=AFTER_SYNC,

@@ -13,6 +13,7 @@ from assets.materializations import PartitionRecorder
 from assets.partitions import DAILY
 from assets.resources import RetabApiResource, WarehouseResource
 from pipelines.endpoints import ENDPOINTS, EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
+from pipelines.load.contract import documented_columns
 from pipelines.sync.orchestrator import sync
 
 GROUP = "retab"
@@ -20,6 +21,14 @@ POOL = "retab_warehouse"
 ENDPOINT_KEYS: dict[str, dg.AssetKey] = {e.name: dg.AssetKey(list(e.asset_key)) for e in ENDPOINTS.values()}
 WORKFLOW_RUNS_KEY = ENDPOINT_KEYS[WORKFLOW_RUNS.name]
 EXPERIMENT_RUNS_KEY = ENDPOINT_KEYS[EXPERIMENT_RUNS.name]
+
+
+def column_schema(table: str) -> dg.TableSchema:
+    """A table's or view's columns with their types and meanings, from the table contract."""
+    columns = documented_columns()[table]
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=c.name, type=c.type, description=c.meaning) for c in columns]
+    )
 
 
 def sync_asset(endpoint: Endpoint, key: dg.AssetKey, description: str) -> dg.AssetsDefinition:
@@ -33,7 +42,12 @@ def sync_asset(endpoint: Endpoint, key: dg.AssetKey, description: str) -> dg.Ass
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
         kinds={"duckdb"},
-        metadata={"table": f"retab.{endpoint.table}", "api_path": endpoint.path},
+        metadata={
+            "table": f"retab.{endpoint.table}",
+            "dagster/table_name": f"retab.{endpoint.table}",
+            "dagster/column_schema": column_schema(f"retab.{endpoint.table}"),
+            "api_path": endpoint.path,
+        },
     )
     def _sync(
         context: dg.AssetExecutionContext, retab_api: RetabApiResource, warehouse: WarehouseResource

@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines.load.contract import documented_columns as contract_columns
+from pipelines.load.contract import readme_with_contract
 from pipelines.load.reads import fetch
 from pipelines.load.views import VIEWS
 
@@ -33,12 +35,7 @@ def blocks(text: str, language: str) -> list[str]:
 
 
 def documented_columns() -> dict[str, list[str]]:
-    contract = section("Table contract")
-    tables: dict[str, list[str]] = {}
-    for name, body in re.findall(r"#### (\w+\.\w+)\n(.*?)(?=\n#### |\Z)", contract, re.DOTALL):
-        rows = re.findall(r"^\| (\w+) \| ([A-Z][A-Z\[\]]*) \|", body, re.MULTILINE)
-        tables[name] = [column for column, _ in rows if column != "column"]
-    return tables
+    return {table: [c.name for c in columns] for table, columns in contract_columns().items()}
 
 
 @pytest.fixture
@@ -70,6 +67,13 @@ def test_the_contract_lists_every_column_of_every_table_and_view(warehouse: Path
         actual[row["name"]] = row["columns"]
     assert documented_columns() == actual
     assert {f"analytics.{v.name}" for v in VIEWS} <= set(actual)
+
+
+def test_the_readme_shows_the_contract_the_package_ships() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert readme_with_contract(text) == text, "run `make contract` to regenerate README.md's section"
+    readme_tables = re.findall(r"^#### (\w+\.\w+)$", section("Table contract"), re.MULTILINE)
+    assert readme_tables == list(contract_columns())
 
 
 def test_there_are_ten_example_questions() -> None:

@@ -129,3 +129,17 @@ def test_modules_that_define_dagster_objects_do_not_postpone_annotations(path: P
     text = path.read_text(encoding="utf-8")
     if any(marker in text for marker in ("@dg.asset", "@dg.multi_asset_check", "@dg.schedule")):
         assert "from __future__ import annotations" not in text
+
+
+def test_every_table_asset_names_its_table_and_describes_its_columns() -> None:
+    from pipelines.load.contract import documented_columns
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        metadata = graph.get(key).metadata
+        table = metadata.get("dagster/table_name")
+        assert table, f"{key.to_user_string()} has no dagster/table_name"
+        schema = metadata["dagster/column_schema"]
+        documented = documented_columns()[str(table)]
+        assert [c.name for c in schema.columns] == [c.name for c in documented]
+        assert all(c.description for c in schema.columns)
