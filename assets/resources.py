@@ -37,8 +37,11 @@ class RetabApiResource(dg.ConfigurableResource):
         description="API base URL; None reads $RETAB_API_BASE_URL at run time, else https://api.retab.com.",
     )
     concurrency: int = Field(default=_DEFAULTS.concurrency, ge=1, description="Day windows fetched at once.")
-    requests_per_second: float = Field(
-        default=_DEFAULTS.requests_per_second, gt=0, description="Request rate shared by all windows."
+    max_rps: float | None = Field(
+        default=None,
+        gt=0,
+        description="A ceiling on the request rate (requests/s). None: the client adapts its rate to "
+        "the API (full speed until it answers 429, then just under its limit).",
     )
     max_attempts: int = Field(
         default=_DEFAULTS.max_attempts, ge=1, description="Attempts per request for transient faults."
@@ -88,7 +91,7 @@ def sync_settings(
         base_url=api.base_url,
         duckdb_path=warehouse.file(environ),
         concurrency=api.concurrency,
-        requests_per_second=api.requests_per_second,
+        max_rps=api.max_rps,
         max_attempts=api.max_attempts,
         max_retry_seconds=api.max_retry_seconds,
         lock_wait=warehouse.lock_wait,

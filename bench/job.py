@@ -71,9 +71,8 @@ def sync_job(spec: dict[str, Any]) -> dict[str, Any]:
         api_key=spec["key"],
         base_url=spec["base_url"],
         duckdb_path=Path(spec["db"]),
-        concurrency=spec.get("concurrency", 4),
-        requests_per_second=spec.get("requests_per_second", 10_000),
-    )
+        **({"concurrency": spec["concurrency"]} if "concurrency" in spec else {}),
+    )  # every other setting at the product's default, as a user runs it
     days = [date.fromisoformat(day) for day in spec["days"]]
     rss_before = status_mb("VmRSS")
     cpu = time.process_time()

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from pipelines.cli.arguments import parse_day, positive_int, seconds
+from pipelines.cli.arguments import parse_day, positive_int, positive_number, seconds
 from pipelines.endpoints import ENDPOINTS
 
 ENDPOINT_CHOICES = (*ENDPOINTS, "all")
@@ -36,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--concurrency", type=positive_int, default=None, help="day windows fetched at once (4)"
+    )
+    sync.add_argument(
+        "--max-rps",
+        type=positive_number,
+        default=None,
+        metavar="N",
+        help="a ceiling on requests per second (default: none; the rate adapts to the API's 429s and "
+        "rate-limit headers)",
     )
     sync.add_argument(
         "--refresh-open",

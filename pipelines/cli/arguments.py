@@ -11,7 +11,16 @@ from pipelines.config import DEFAULT_DUCKDB_PATH, duckdb_path
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.load.legacy import move_old_default
 
-__all__ = ["DB_HELP", "EXIT_FAILED", "EXIT_OK", "parse_day", "positive_int", "seconds", "warehouse_path"]
+__all__ = [
+    "DB_HELP",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "parse_day",
+    "positive_int",
+    "positive_number",
+    "seconds",
+    "warehouse_path",
+]
 
 DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
 
@@ -34,6 +43,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A number above 0, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
     return value
 
 

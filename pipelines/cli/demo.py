@@ -38,10 +38,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     with run_simulator(config) as sim:
         print(f"Simulator at {sim.base_url}; syncing {first} .. {today} into {db_path}")
-        # The simulator is local: no need for the real API's polite default of 20 requests/s.
-        settings = Settings(
-            api_key=sim.key, base_url=sim.base_url, duckdb_path=db_path, requests_per_second=500.0
-        )
+        settings = Settings(api_key=sim.key, base_url=sim.base_url, duckdb_path=db_path)
         code = sync_and_report(
             settings, list(ENDPOINTS.values()), days_between(first, today), refresh_open=False
         )

@@ -34,6 +34,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         duckdb_path=Path(args.db) if getattr(args, "db", None) else None,
         concurrency=getattr(args, "concurrency", None),
+        max_rps=getattr(args, "max_rps", None),
         lookback_days=getattr(args, "lookback_days", None),
         lock_wait=getattr(args, "lock_wait", None),
     )

@@ -32,7 +32,6 @@ from pipelines.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RETRY_SECONDS,
-    DEFAULT_REQUESTS_PER_SECOND,
     Settings,
 )
 from pipelines.endpoints import Endpoint
@@ -49,8 +48,8 @@ from pipelines.errors import (
     Unreachable,
 )
 from pipelines.extract.pagination import Page, iter_pages, parse_page
-from pipelines.extract.ratelimit import RateLimiter
 from pipelines.extract.retry import RetryPolicy, make_retrying, parse_http_date, parse_retry_after
+from pipelines.extract.throttle import AdaptiveRate, Pacer, parse_rate_headers
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -132,7 +131,7 @@ class ClientConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     max_retry_after: float = 60.0  # cap on a server's Retry-After
-    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND  # shared by every window of one client
+    max_rps: float | None = None  # a ceiling on the rate the client adapts (None: the API decides)
     page_limit: int = 100
     max_pages_per_window: int = 50_000
     backoff_initial: float = 0.5  # full-jitter backoff: uniform in [0, initial * 2**(n-1)]
@@ -142,7 +141,9 @@ class ClientConfig:
         if not self.api_key or not self.api_key.strip():
             raise ValueError("the Retab API key is empty; set RETAB_API_KEY")
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
-        for name in ("connect_timeout", "read_timeout", "max_retry_seconds", "requests_per_second"):
+        if self.max_rps is not None and not self.max_rps > 0:
+            raise ValueError(f"max_rps must be > 0, got {self.max_rps!r}")
+        for name in ("connect_timeout", "read_timeout", "max_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("max_retry_after", "backoff_initial", "backoff_max"):
@@ -210,12 +211,12 @@ class RetabClient:
         config: ClientConfig,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Pacer | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.config = config
         self._sleep = sleep  # every wait of this client goes through it (retries, default rate limiter)
-        self.rate_limiter = rate_limiter or RateLimiter(config.requests_per_second, sleep=sleep)
+        self.rate_limiter: Pacer = rate_limiter or AdaptiveRate(config.max_rps, sleep=sleep)
         self._owns_session = session is None
         self._session = session or requests.Session()
         self._session.auth = BearerAuth(config.api_key)  # also keeps ~/.netrc from replacing the key
@@ -320,7 +321,7 @@ class RetabClient:
         self, path: str, params: Mapping[str, str] | None, *, not_found_advice: str | None = None
     ) -> bytes:
         """One rate-limited GET: the body of a 200, else a classified error."""
-        self.rate_limiter.acquire()
+        sent_at = self.rate_limiter.acquire()
         timeouts = (self.config.connect_timeout, self.config.read_timeout)
         try:
             response = self._session.get(
@@ -348,7 +349,7 @@ class RetabClient:
         except requests.exceptions.RequestException as error:
             raise TransientError("connection", f"GET {path}: {self._redact(str(error))}") from error
         body = self._read_body(response, path)
-        return self._check(response, body, path, not_found_advice)
+        return self._check(response, body, path, not_found_advice, sent_at)
 
     def _unreachable(self, error: requests.exceptions.ConnectionError) -> str | None:
         """What to tell the user when the host name does not resolve or nothing listens on the port."""
@@ -399,9 +400,15 @@ class RetabClient:
         return b"".join(chunks)
 
     def _check(
-        self, response: requests.Response, body: bytes, path: str, not_found_advice: str | None
+        self,
+        response: requests.Response,
+        body: bytes,
+        path: str,
+        not_found_advice: str | None,
+        sent_at: float,
     ) -> bytes:
-        """Return the body of a 200; raise the error type its status calls for."""
+        """Return the body of a 200; raise the error type its status calls for. Tell the shared rate
+        how the API took the request: a success (with any quota it announced) or a refusal."""
         status = response.status_code
         if status == 200 and _is_html(response, body):
             title = self._redact(_html_title(body) or "")
@@ -412,11 +419,14 @@ class RetabClient:
                 "set it to the API's base URL, e.g. https://api.retab.com."
             )
         if status == 200:
+            self.rate_limiter.on_success(parse_rate_headers(response.headers))
             return body
         request_id = response.headers.get("x-request-id")
         where = f" (x-request-id {request_id})" if request_id else ""
         if status == 429 or status in RETRIED_STATUSES:
             retry_after = self._retry_after(response)
+            if status == 429 or retry_after is not None:  # a 503 with Retry-After is a refusal too
+                self.rate_limiter.on_throttle(sent_at, retry_after)
             message = f"HTTP {status} from GET {path}{where}"
             if status == 429:
                 raise RateLimited(message, retry_after=retry_after)

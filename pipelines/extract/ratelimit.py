@@ -1,4 +1,5 @@
-"""A client-side rate limit shared by every thread of one client, so parallel windows do not provoke 429s."""
+"""A fixed client-side rate shared by every thread of one client (tests inject it; the client adapts
+its own rate by default: pipelines.extract.throttle.AdaptiveRate)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,11 @@ class RateLimiter:
         """Let no request start for `seconds` from now, whoever asks (a 429 speaks for the whole client)."""
         with self._lock:
             self._held_until = max(self._held_until, self._clock() + seconds)
+
+    def on_throttle(self, sent_at: float, retry_after: float | None = None) -> None:
+        """A refused request: a fixed rate only holds for Retry-After."""
+        if retry_after:
+            self.hold(retry_after)
+
+    def on_success(self, hint: object = None) -> None:
+        """A fixed rate does not change."""

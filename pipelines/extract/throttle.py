@@ -4,21 +4,26 @@ One `AdaptiveRate` is shared by every window of a client. It starts unbounded (t
 concurrency is the only limit). When the API refuses a request (429, or 503 with Retry-After):
 
     hold      no request of any window starts before Retry-After has passed
-    decrease  rate = beta x the rate at the refusal (its measured sending rate, the first time)
-    increase  on every success, CUBIC's curve (as in the AWS SDKs' adaptive mode):
-                  rate(t) = C (t - K)^3 + W_max,   K = cbrt(W_max (1 - beta) / C)
-              t the seconds since the refusal. The curve climbs fast back towards W_max, the rate
-              that was refused, flattens out just under it and only then probes above it slowly,
-              so the client spends its time near the limit where AIMD's straight line would spend
-              it in a saw-tooth below. Never more than twice the measured rate (no runaway while
-              windows are idle).
+    decrease  rate = 95 % of (requests the API accepted since the previous refusal, or since the
+              first request / the seconds since), an estimate of the API's limit; the first time at
+              most beta x the rate it was sending at (AIMD's multiplicative cut)
+    increase  on every success the rate grows by PROBE (0.5 %) a second, never past twice what the
+              client really sends (no runaway while windows are idle)
+
+Why this and not CUBIC (the AWS SDKs' adaptive mode): CUBIC climbs back to the refused rate within
+seconds and then probes above it, which suits a network's shifting capacity; an API's quota is a
+fixed number, and each probe past it costs a refusal and a whole Retry-After (a second, at least)
+for every window. Between two refusals a token bucket or a fixed-window quota accepts about
+limit x interval requests, so the count is a good estimate of the limit, and a slow probe above it
+costs one refusal every ten seconds or more. Measured in `make bench` (scenario `quota`).
 
 Refusals of requests that were sent before the last decrease belong to the same event (they were
 already in flight) and do not decrease again. Where the API announces its quota (the IETF draft's
 `RateLimit`/`RateLimit-Policy`, or `X-RateLimit-*`), the client paces itself to it before it is
-refused: the policy's limit/window is a ceiling, `remaining` requests are spread over `reset`
-seconds, and `remaining=0` holds until `reset`. A user's `max_rps` is a ceiling on top of all this.
-The clock and sleep are passed in, so the arithmetic is tested without sleeping.
+refused: 95 % of the policy's limit/window is a ceiling (a margin for the jitter of requests in
+flight); without a policy, `remaining` requests are spread over `reset` seconds, and `remaining=0`
+holds until `reset`. A user's `max_rps` is a ceiling on top of all this. The clock and sleep are
+passed in, so the arithmetic is tested without sleeping.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-BETA = 0.7  # multiplicative decrease (botocore's and CUBIC's)
-SCALE = 0.4  # CUBIC's C: how fast the rate climbs back (rate units per second cubed)
+BETA = 0.7  # the first multiplicative decrease (botocore's)
+PROBE = 0.005  # the rate's growth per second of successes, as a fraction of itself
+LIMIT_MARGIN = 0.95  # the pace kept under an estimated or announced limit
+MIN_INTERVAL = 0.5  # seconds of accepted requests needed to estimate the limit from them
 MIN_RATE = 0.5  # requests/s: the lowest the rate goes, however often it is refused
 MEASURE_SECONDS = 1.0  # the sending rate is measured over this trailing window
 _EPOCH_SECONDS = 1e9  # an X-RateLimit-Reset above this is a Unix time, not a delay
@@ -82,6 +90,15 @@ def parse_rate_headers(headers: Mapping[str, str], *, now: float | None = None) 
     return QuotaHint(limit, window, remaining, reset)
 
 
+class Pacer(Protocol):
+    """What the client asks of its shared rate (AdaptiveRate; RateLimiter is a fixed one)."""
+
+    def acquire(self) -> float: ...
+    def hold(self, seconds: float) -> None: ...
+    def on_throttle(self, sent_at: float, retry_after: float | None = None) -> None: ...
+    def on_success(self, hint: QuotaHint | None = None) -> None: ...
+
+
 class AdaptiveRate:
     """The request rate shared by the threads of one client (see the module docstring)."""
 
@@ -92,7 +109,6 @@ class AdaptiveRate:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         beta: float = BETA,
-        scale: float = SCALE,
     ) -> None:
         if max_rps is not None and not max_rps > 0:
             raise ValueError(f"max_rps must be > 0, got {max_rps!r}")
@@ -100,12 +116,12 @@ class AdaptiveRate:
         self._clock = clock
         self._sleep = sleep
         self._beta = beta
-        self._scale = scale
         self._lock = threading.Lock()
         self._rate = math.inf  # the controller's rate, before ceilings
-        self._w_max = math.inf
-        self._k = 0.0
-        self._decreased_at = -math.inf
+        self._decreased_at = -math.inf  # from when the last refusal event's lower rate applies
+        self._refused_at = -math.inf  # when that refusal came
+        self._accepted = 0  # successes since then
+        self._grown_at = -math.inf  # when the rate last grew
         self._next_slot = -math.inf
         self._held_until = -math.inf
         self._policy_ceiling = math.inf  # from RateLimit-Policy / limit+window headers
@@ -150,36 +166,50 @@ class AdaptiveRate:
                 self._held_until = max(self._held_until, now + retry_after)
             if sent_at < self._decreased_at:
                 return  # in flight before the last decrease: the same event
-            refused = min(self._rate, self._measured(now))
-            # CUBIC's fast convergence: refused below the last target, the limit fell; give way sooner
-            fell = refused < self._w_max < math.inf
-            refused_max = refused * (1 + self._beta) / 2 if fell else refused
-            self._w_max = max(refused_max, MIN_RATE)
-            self._rate = max(refused * self._beta, MIN_RATE)
-            self._k = ((self._w_max - self._rate) / self._scale) ** (1 / 3)
+            first = math.isinf(self._refused_at)
+            since = min(self._first_sent, now) if first else self._refused_at
+            interval = now - since  # the hold included: the quota refilled during it
+            accepted = LIMIT_MARGIN * self._accepted / max(interval, MIN_INTERVAL)
+            if first:  # the rate it was sent at was the windows' concurrency, not a limit found
+                target = min(self._beta * min(self._rate, self._measured(now)), accepted)
+            else:
+                target = accepted if interval >= MIN_INTERVAL else self._beta * self._rate
+            self._rate = max(min(target, self._rate), MIN_RATE)
             self._decreased_at = max(now, self._held_until)
+            self._refused_at = now
+            self._grown_at = self._decreased_at
+            self._accepted = 0
             self.decreases += 1
 
     def on_success(self, hint: QuotaHint | None = None) -> None:
-        """A request succeeded: climb the curve, and take in the quota the answer announced."""
+        """A request succeeded: probe a little higher, and take in the quota the answer announced."""
         with self._lock:
             now = self._clock()
+            self._accepted += 1
             if hint is not None:
                 self._observe(hint, now)
-            if math.isinf(self._rate):
+            if math.isinf(self._rate) or now <= self._grown_at:
                 return
-            t = max(0.0, now - self._decreased_at)
-            cubic = self._scale * (t - self._k) ** 3 + self._w_max
-            self._rate = max(MIN_RATE, min(cubic, 2 * max(self._measured(now), MIN_RATE)))
+            grown = self._rate * (1 + PROBE * (now - self._grown_at))
+            self._grown_at = now
+            # grows only while the client uses it: never past twice what it sends, never cut by it
+            self._rate = min(grown, max(self._rate, 2 * self._measured(now)))
 
     def _observe(self, hint: QuotaHint, now: float) -> None:
         ceiling = hint.ceiling
         if ceiling is not None and ceiling > 0:
-            self._policy_ceiling = ceiling
-        if hint.remaining is not None and hint.reset is not None and hint.reset > 0:
-            if hint.remaining <= 0:
-                self._held_until = max(self._held_until, now + hint.reset)
-            self._spread = max(hint.remaining, 1.0) / hint.reset
+            self._policy_ceiling = LIMIT_MARGIN * ceiling
+        if hint.remaining is None or hint.reset is None or hint.reset <= 0:
+            return
+        if hint.remaining <= 0:  # with a policy, the next request is due one pace later, at most
+            wait = (
+                hint.reset if math.isinf(self._policy_ceiling) else min(hint.reset, 1 / self._policy_ceiling)
+            )
+            self._held_until = max(self._held_until, now + wait)
+        elif math.isinf(self._policy_ceiling):
+            # No policy, only what remains until the reset: spread it over the time left. (With a
+            # policy its rate is the pace: a bucket refills continuously, a window at its reset.)
+            self._spread = hint.remaining / hint.reset
             self._spread_until = now + hint.reset
 
     def _effective(self, now: float) -> float:

@@ -114,7 +114,7 @@ def client_config(settings: Settings) -> ClientConfig:
     return ClientConfig(
         api_key=settings.require_key(),
         base_url=settings.base_url,
-        requests_per_second=settings.requests_per_second,
+        max_rps=settings.max_rps,
         max_attempts=settings.max_attempts,
         max_retry_seconds=settings.max_retry_seconds,
     )

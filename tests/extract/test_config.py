@@ -76,7 +76,7 @@ def test_the_key_is_hidden_from_repr() -> None:
         {"page_limit": 0},
         {"read_timeout": 0},
         {"max_attempts": 0},
-        {"requests_per_second": -1},
+        {"max_rps": -1},
     ],
     ids=["empty-key", "blank-key", "limit-101", "limit-0", "no-read-timeout", "no-attempts", "negative-rps"],
 )

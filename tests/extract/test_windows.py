@@ -264,14 +264,21 @@ def test_a_429_holds_the_shared_rate_limit_for_every_window(
     assert set(limiter_waits) == {7.0}
 
 
-def test_a_503_does_not_hold_the_other_windows(server: FakeRetab, records: dict[date, list[str]]) -> None:
+@pytest.mark.parametrize(
+    ("headers", "held"), [({"Retry-After": "7"}, True), ({}, False)], ids=["retry-after", "no-retry-after"]
+)
+def test_a_503_holds_the_other_windows_only_when_it_says_retry_after(
+    server: FakeRetab, records: dict[date, list[str]], headers: dict[str, str], held: bool
+) -> None:
+    # A 503 with Retry-After is the server pushing back, like a 429: the whole client waits (#13).
     limiter_waits: list[float] = []
     limiter = RateLimiter(math.inf, clock=lambda: 50.0, sleep=limiter_waits.append)
-    server.queue(Reply(503, b"", {"Retry-After": "7"}))
+    server.queue(Reply(503, b"", headers))
     config = ClientConfig(api_key=MARKER_KEY, base_url=server.base_url)
     with RetabClient(config, sleep=lambda seconds: None, rate_limiter=limiter) as client:
         list(iter_windows(client, WORKFLOW_RUNS, DAYS, collect_ids, concurrency=3))
-    assert limiter_waits == []
+    assert (max(limiter_waits, default=0.0) == pytest.approx(7.0)) is held
+    assert held or limiter_waits == []
 
 
 def test_windows_that_finished_together_come_in_one_group_oldest_first(
