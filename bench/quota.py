@@ -93,7 +93,7 @@ def run(repetitions: int, workdir: Path) -> ScenarioResult:
             Figure(
                 "quota",
                 f"{label}: wall / (requests / quota)",
-                "x",
+                "ratio",
                 ratios,
                 at_most=None if informational else TARGET_RATIO,
                 note=f"{runs[-1]['requests']} requests, 150 ms latency, defaults",
