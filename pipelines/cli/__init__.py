@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment: RETAB_API_KEY, RETAB_API_BASE_URL (default https://api.retab.com), "
         "RETAB_DUCKDB_PATH (default warehouse/warehouse.duckdb).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sync = commands.add_parser("sync", help="sync UTC days from the Retab API into DuckDB")
@@ -64,9 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
 
     demo = commands.add_parser("demo", help="simulator + sync of the last 14 days + report, in one go")
-    demo.add_argument("--days", type=positive_int, default=14)
-    demo.add_argument("--runs-per-day", type=positive_int, default=3000)
-    demo.add_argument("--experiment-runs-per-day", type=positive_int, default=300)
+    demo.add_argument("--days", type=positive_int, default=14, help="UTC days to simulate and sync (14)")
+    demo.add_argument(
+        "--runs-per-day", type=positive_int, default=3000, help="simulated workflow runs per day (3000)"
+    )
+    demo.add_argument(
+        "--experiment-runs-per-day",
+        type=positive_int,
+        default=300,
+        help="simulated experiment runs per day (300)",
+    )
     demo.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
     demo.add_argument("--html", default="warehouse/report.html", help="where to write the HTML report")
 
@@ -104,6 +112,16 @@ def run_dev_process() -> int:
 
     os.execv(sys.executable, [sys.executable, "-m", "assets.dev"])
     return 0  # not reached: execv replaces this process
+
+
+def _version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retab-warehouse")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

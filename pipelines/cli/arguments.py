@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -30,9 +31,10 @@ def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01"
-        ) from None
+        pass
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # the right form, a day the calendar does not have
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist: check the month and the day")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-05-01")
 
 
 def positive_int(text: str) -> int:

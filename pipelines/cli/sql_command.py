@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -56,12 +57,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
-    if fmt == "csv":
-        write_csv(result, sys.stdout)
-    elif fmt == "json":
-        write_json(result, sys.stdout)
-    else:
-        print_table(result, max_rows=args.max_rows)
+    try:
+        if fmt == "csv":
+            write_csv(result, sys.stdout)
+        elif fmt == "json":
+            write_json(result, sys.stdout)
+        else:
+            print_table(result, max_rows=args.max_rows)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head` closed the pipe: what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return EXIT_OK
 
 
@@ -142,6 +147,8 @@ def _csv_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dict | list | tuple):
         return json.dumps(to_json_value(value), ensure_ascii=False)
+    if isinstance(value, float) and math.isfinite(value):
+        return format(value, ".15g")  # what a double means, without its binary noise (89192.8, not ...08)
     converted = to_json_value(value)
     return "" if converted is None else str(converted)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -71,7 +72,9 @@ def sync_and_report(
 
     from pipelines.sync.orchestrator import sync
 
-    console = Console(stderr=True)
+    # off a terminal rich assumes 80 columns and cuts the summary's headers ("endpo…"): use $COLUMNS or 160
+    width = None if sys.stderr.isatty() else int(os.environ.get("COLUMNS") or 160)
+    console = Console(stderr=True, width=width)
     show_progress = console.is_terminal and not quiet
     try:
         if show_progress:

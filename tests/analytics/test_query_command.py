@@ -118,3 +118,26 @@ def test_the_file_is_released_after_the_query(warehouse: Path) -> None:
     assert run_sql("SELECT 1", "--db", str(warehouse), "--format", "csv") == 0
     with open_writer(warehouse, lock_wait=0.0) as con:  # fails at once if a reader still held it
         assert con.execute("SELECT count(*) FROM retab.experiment_runs").fetchone() == (7,)
+
+
+def test_csv_floats_carry_no_binary_noise(warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        run_sql(
+            "SELECT 89192.8::DOUBLE + 1e-11 AS x, 0.1 + 0.2 AS y", "--format", "csv", "--db", str(warehouse)
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "x,y\n89192.8,0.3\n"
+
+
+def test_a_closed_pipe_ends_quietly(warehouse: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pipelines.cli", "sql", "SELECT * FROM range(300000)", "--format", "csv"]
+    done = subprocess.run(
+        f"{' '.join(repr(c) for c in command)} --db {str(warehouse)!r} | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout == "range\n"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
