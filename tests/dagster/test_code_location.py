@@ -143,3 +143,15 @@ def test_every_table_asset_names_its_table_and_describes_its_columns() -> None:
         documented = documented_columns()[str(table)]
         assert [c.name for c in schema.columns] == [c.name for c in documented]
         assert all(c.description for c in schema.columns)
+
+
+def test_the_readme_names_every_group_job_schedule_and_sensor_of_the_code_location() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("### What is in the code location")
+    table = readme[start : readme.index("\n### ", start + 1)]
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert all(f"group `{group}`" in table for group in groups), groups
+    names = [s.name for s in defs.schedules or []] + [s.name for s in defs.sensors or []]
+    names += [j.name for j in defs.jobs or [] if not j.name.startswith("__")]
+    assert all(f"`{name}`" in table for name in names), names
