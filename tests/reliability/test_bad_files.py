@@ -285,7 +285,7 @@ def test_a_file_size_limit_fails_clearly_and_keeps_the_previous_content(
 TOMORROW = "2999-12-31"  # surely after today; a date computed at collection goes stale across midnight
 BAD_ARGUMENTS = [
     (["sync", "--start", "2026-05-03", "--end", "2026-05-01"], "is after --end"),
-    (["sync", "--start", "2026-02-30", "--end", "2026-03-01"], "is not a day: write it as YYYY-MM-DD"),
+    (["sync", "--start", "2026-02-30", "--end", "2026-03-01"], "'2026-02-30' does not exist"),
     (["sync", "--start", "yesterday", "--end", "2026-05-01"], "is not a day"),
     (["sync", "--start", "2026-05-01", "--end", TOMORROW], "is after today"),
     (["sync", "--start", "2026-05-01"], "the following arguments are required: --end"),
