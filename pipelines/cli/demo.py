@@ -63,7 +63,7 @@ def print_next_steps(db_path: Path, html: Path) -> None:
         "  Dagster UI:   make dev   (then http://127.0.0.1:3000, against the embedded simulator)",
         "  Query:        .venv/bin/retab-warehouse sql "
         '"SELECT status, count(*) FROM retab.workflow_runs GROUP BY 1"',
-        f"  DuckDB CLI:   duckdb -cmd \"ATTACH '{db_path}' AS warehouse (READ_ONLY); USE warehouse\"",
+        f"  DuckDB CLI:   duckdb -readonly {db_path}",
         "                (read-only; see README.md for Python and notebooks)",
     ]
     print("\n".join(lines), file=sys.stdout)
