@@ -3,8 +3,9 @@
 ```
  analytics views ──load_report()──► Report ──sections()──► Section tables ──► print_report (rich)
    (read-only, one query each)        │                                 └──► render_html
-                                      └──────────── charts (matplotlib PNG) ──┘
+                                      └─► describe_charts() ► draw() ───┘
 ```
+chart_data.py decides what each chart shows (a Chart); plotting.py draws it as PNG.
 The window is the last N UTC days up to today, optionally one workflow. Each query opens the
 warehouse read-only and closes it at once, so the report never holds the file for a sync.
 """
@@ -21,13 +22,10 @@ from typing import Any
 
 from pipelines.errors import QueryFailed, ReportUnavailable
 from pipelines.load.reads import fetch
-from pipelines.report.plotting import DURATION_BIN
+from pipelines.report.chart_data import DURATION_BIN
 
 TOP_ROWS = 10  # errors and slowest runs shown
 TABLE_ROWS = 20  # workflows and experiment blocks shown; the rest are counted in a note
-CHART_WORKFLOWS = 8  # workflows drawn per chart: the busiest
-CHART_BLOCKS = 6  # experiment blocks drawn in the score chart: those with the most scored runs
-OUTCOMES = ("completed", "error", "cancelled", "awaiting_review", "in_flight")
 
 Row = dict[str, Any]
 
@@ -504,38 +502,10 @@ def render_html(report: Report) -> str:
 
 def charts(report: Report) -> list[tuple[str, bytes]]:
     """(caption, PNG) of every chart the data allows."""
-    from pipelines.report import plotting as draw
+    from pipelines.report.chart_data import describe_charts
+    from pipelines.report.plotting import draw
 
-    out: list[tuple[str, bytes]] = []
-    busiest = [r["workflow_id"] for r in report.health[:CHART_WORKFLOWS]]
-    if report.daily:
-        days = sorted({r["day"] for r in report.daily})
-        failure: dict[str, list[tuple[date, float | None]]] = {str(wf): [] for wf in busiest}
-        per_day = {day: dict.fromkeys(OUTCOMES, 0) for day in days}
-        for r in report.daily:
-            if r["workflow_id"] in busiest:
-                failure[str(r["workflow_id"])].append((r["day"], r["failure_rate"]))
-            for outcome in OUTCOMES:
-                per_day[r["day"]][outcome] += r[outcome]
-        out.append(("Failure rate per day and workflow", draw.failure_rate_chart(failure)))
-        counts = {o: [per_day[d][o] for d in days] for o in OUTCOMES if any(per_day[d][o] for d in days)}
-        out.append(("Runs per day by outcome", draw.outcome_chart(days, counts)))
-    if report.durations:
-        histograms: dict[str, list[tuple[int, int]]] = {str(wf): [] for wf in busiest}
-        for r in report.durations:
-            if r["workflow_id"] in busiest:
-                histograms[str(r["workflow_id"])].append((r["bin"], r["runs"]))
-        out.append(("Duration distribution of completed runs", draw.duration_chart(histograms)))
-    if report.scores:
-        most_scored = sorted(report.experiments, key=lambda r: -r["scored_runs"])[:CHART_BLOCKS]
-        blocks = [(r["experiment_id"], r["block_id"]) for r in most_scored]
-        series: dict[str, list[tuple[datetime, float]]] = {f"{e} / {b}": [] for e, b in blocks}
-        for r in report.scores:
-            key = f"{r['experiment_id']} / {r['block_id']}"
-            if key in series:
-                series[key].append((r["created_at"], r["score"]))
-        out.append(("Score trend per experiment and block", draw.score_chart(series)))
-    return out
+    return [(chart.caption, draw(chart)) for chart in describe_charts(report)]
 
 
 def fmt_int(value: Any) -> str:

@@ -1,0 +1,163 @@
+"""What each chart of the HTML report shows, worked out without matplotlib: series, colours, labels.
+
+```
+ Report rows ──describe_charts()──► Chart (series, colours, ticks, legend) ──plotting.draw()──► PNG
+```
+Everything a reader can see in a chart is decided here, so tests check it without an image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pipelines.report import Report
+
+CHART_WORKFLOWS = 8  # workflows drawn per chart: the busiest
+CHART_BLOCKS = 6  # experiment blocks drawn in the score chart: those with the most scored runs
+OUTCOMES = ("completed", "error", "cancelled", "awaiting_review", "in_flight")
+OUTCOME_COLOURS = {
+    "completed": "#2e9e5b",
+    "error": "#d64541",
+    "cancelled": "#9aa0a6",
+    "awaiting_review": "#f0a202",
+    "in_flight": "#3d7edb",
+}
+DURATION_BIN = 0.25  # width of a duration histogram bin, in log10(seconds): four bins per decade
+
+Kind = Literal["failure_rate", "outcomes", "durations", "scores"]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line, bar stack or histogram of a chart: its legend label, colour and points."""
+
+    label: str
+    x: tuple[Any, ...]
+    y: tuple[float, ...]
+    colour: str | None = None  # None: matplotlib's next colour
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart as a reader sees it, before it is drawn."""
+
+    kind: Kind
+    caption: str
+    title: str
+    series: tuple[Series, ...]
+    days: tuple[date, ...] = ()  # the day axis of a per-day chart
+
+
+def describe_charts(report: Report) -> list[Chart]:
+    """Every chart the report's data allows, in the order the page shows them."""
+    out: list[Chart] = []
+    busiest = [str(r["workflow_id"]) for r in report.health[:CHART_WORKFLOWS]]
+    if report.daily:
+        out.append(failure_rate_chart(report.daily, busiest))
+        out.append(outcome_chart(report.daily))
+    if report.durations:
+        out.append(duration_chart(report.durations, busiest))
+    if report.scores:
+        most_scored = sorted(report.experiments, key=lambda r: -r["scored_runs"])[:CHART_BLOCKS]
+        blocks = [(str(r["experiment_id"]), str(r["block_id"])) for r in most_scored]
+        out.append(score_chart(report.scores, blocks))
+    return out
+
+
+def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[str]) -> Chart:
+    """Daily failure rate (%) of each of the workflows, one line each; days without a rate are gaps."""
+    points: dict[str, list[tuple[date, float]]] = {wf: [] for wf in workflows}
+    days: set[date] = set()
+    for r in daily:
+        if str(r["workflow_id"]) in points:
+            days.add(r["day"])
+            if r["failure_rate"] is not None:
+                points[str(r["workflow_id"])].append((r["day"], 100 * float(r["failure_rate"])))
+    return Chart(
+        "failure_rate",
+        "Failure rate per day and workflow",
+        "Failure rate per day (errors / finished runs)",
+        tuple(_series(wf, kept) for wf, kept in points.items()),
+        days=tuple(sorted(days)),
+    )
+
+
+def outcome_chart(daily: Sequence[Mapping[str, Any]]) -> Chart:
+    """Runs per day of all workflows, stacked by outcome; outcomes never seen are left out."""
+    days = sorted({r["day"] for r in daily})
+    per_day = {day: dict.fromkeys(OUTCOMES, 0) for day in days}
+    for r in daily:
+        for outcome in OUTCOMES:
+            per_day[r["day"]][outcome] += r[outcome]
+    return Chart(
+        "outcomes",
+        "Runs per day by outcome",
+        "Runs per day by outcome",
+        tuple(
+            Series(
+                outcome.replace("_", " "),
+                tuple(days),
+                tuple(per_day[d][outcome] for d in days),
+                OUTCOME_COLOURS[outcome],
+            )
+            for outcome in OUTCOMES
+            if any(per_day[d][outcome] for d in days)
+        ),
+        days=tuple(days),
+    )
+
+
+def duration_chart(durations: Sequence[Mapping[str, Any]], workflows: Sequence[str]) -> Chart:
+    """Share of each workflow's completed runs per log-spaced duration bin, as steps over bin edges.
+
+    A row is (workflow_id, bin, runs); bin i holds durations from 10**(i * DURATION_BIN) seconds up to
+    the next. A workflow's steps cover every bin between its first and last, and end on a closing edge.
+    """
+    bins: dict[str, dict[int, int]] = {wf: {} for wf in workflows}
+    for r in durations:
+        if str(r["workflow_id"]) in bins:
+            bins[str(r["workflow_id"])][int(r["bin"])] = int(r["runs"])
+    series = []
+    for wf, counts in bins.items():
+        total = sum(counts.values())
+        if not total:
+            series.append(Series(wf, (), ()))
+            continue
+        indexes = range(min(counts), max(counts) + 2)  # every bin in between, and the closing edge
+        shares = [100 * counts.get(i, 0) / total for i in indexes[:-1]]
+        series.append(Series(wf, tuple(bin_edge(i) for i in indexes), (*shares, shares[-1])))
+    return Chart(
+        "durations",
+        "Duration distribution of completed runs",
+        "Duration distribution",
+        tuple(series),
+    )
+
+
+def score_chart(scores: Sequence[Mapping[str, Any]], blocks: Sequence[tuple[str, str]]) -> Chart:
+    """Score of each scored experiment run over time, one line per experiment and block."""
+    points: dict[tuple[str, str], list[tuple[datetime, float]]] = {block: [] for block in blocks}
+    for r in scores:
+        key = (str(r["experiment_id"]), str(r["block_id"]))
+        if key in points:
+            points[key].append((r["created_at"], float(r["score"])))
+    return Chart(
+        "scores",
+        "Score trend per experiment and block",
+        "Experiment score per run (experiment / block)",
+        tuple(_series(f"{e} / {b}", kept) for (e, b), kept in points.items()),
+    )
+
+
+def bin_edge(index: int) -> float:
+    """The lower edge, in seconds, of duration bin `index`."""
+    return float(10 ** (index * DURATION_BIN))
+
+
+def _series(label: str, points: Sequence[tuple[Any, float]], colour: str | None = None) -> Series:
+    """A series from (x, y) points."""
+    return Series(label, tuple(x for x, _ in points), tuple(y for _, y in points), colour)
