@@ -27,6 +27,19 @@ OUTCOME_COLOURS = {
     "in_flight": "#3d7edb",
 }
 DURATION_BIN = 0.25  # width of a duration histogram bin, in log10(seconds): four bins per decade
+ROUND_DURATIONS = (  # the duration axis's ticks are chosen from these (seconds, label)
+    (0.001, "1ms"),
+    (0.01, "10ms"),
+    (0.1, "100ms"),
+    (1, "1s"),
+    (10, "10s"),
+    (60, "1m"),
+    (600, "10m"),
+    (3600, "1h"),
+    (6 * 3600, "6h"),
+    (86400, "1d"),
+    (7 * 86400, "1w"),
+)
 
 Kind = Literal["failure_rate", "outcomes", "durations", "scores"]
 
@@ -50,6 +63,7 @@ class Chart:
     title: str
     series: tuple[Series, ...]
     days: tuple[date, ...] = ()  # the day axis of a per-day chart
+    x_ticks: tuple[tuple[Any, str], ...] = ()  # (value, label) of each labelled tick; () for automatic
 
 
 def describe_charts(report: Report) -> list[Chart]:
@@ -121,7 +135,7 @@ def duration_chart(durations: Sequence[Mapping[str, Any]], workflows: Sequence[s
     for r in durations:
         if str(r["workflow_id"]) in bins:
             bins[str(r["workflow_id"])][int(r["bin"])] = int(r["runs"])
-    series = []
+    series: list[Series] = []
     for wf, counts in bins.items():
         total = sum(counts.values())
         if not total:
@@ -135,6 +149,7 @@ def duration_chart(durations: Sequence[Mapping[str, Any]], workflows: Sequence[s
         "Duration distribution of completed runs",
         "Duration distribution",
         tuple(series),
+        x_ticks=duration_ticks([x for s in series for x in s.x]),
     )
 
 
@@ -151,6 +166,23 @@ def score_chart(scores: Sequence[Mapping[str, Any]], blocks: Sequence[tuple[str,
         "Experiment score per run (experiment / block)",
         tuple(_series(f"{e} / {b}", kept) for (e, b), kept in points.items()),
     )
+
+
+def duration_ticks(seconds: Sequence[float]) -> tuple[tuple[float, str], ...]:
+    """The round durations within the range of `seconds`; at least the two that bracket it.
+
+    >>> [label for _, label in duration_ticks([2, 250_000])]
+    ['10s', '1m', '10m', '1h', '6h', '1d']
+    """
+    if not seconds:
+        return ()
+    low, high = min(seconds), max(seconds)
+    inside = [tick for tick in ROUND_DURATIONS if low <= tick[0] <= high]
+    if len(inside) >= 2:
+        return tuple(inside)
+    below = [tick for tick in ROUND_DURATIONS if tick[0] <= low][-1:]
+    above = [tick for tick in ROUND_DURATIONS if tick[0] >= high][:1]
+    return tuple(sorted(set(below + inside + above)))
 
 
 def bin_edge(index: int) -> float:

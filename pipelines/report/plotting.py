@@ -13,7 +13,6 @@ from pipelines.report.chart_data import Chart
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 3.6, 110
 
@@ -63,9 +62,9 @@ def _durations(ax: Axes, chart: Chart) -> None:
         if len(chart.series) <= 3:
             ax.fill_between(s.x, s.y, step="post", alpha=0.12, facecolor=line.get_color())
     ax.set_xscale("log")
-    ax.set_xlabel("duration of completed runs (seconds, log scale)")
+    ax.set_xlabel("duration of completed runs (log scale)")
     ax.set_ylabel("share of runs (%)")
-    ax.xaxis.set_major_formatter(_seconds_formatter())
+    _x_ticks(ax, chart)
 
 
 def _scores(ax: Axes, chart: Chart) -> None:
@@ -113,22 +112,13 @@ def _finish(fig: Figure, ax: Axes, *, legend: bool) -> None:
     fig.tight_layout()
 
 
-def _seconds_formatter() -> FuncFormatter:
-    """Tick labels for a log axis of seconds: 0.1s, 1s, 10s, 2m."""
-    from matplotlib.ticker import FuncFormatter
+def _x_ticks(ax: Axes, chart: Chart) -> None:
+    """The chart's own labelled x ticks, and no labels on the minor ticks between them."""
+    from matplotlib.ticker import NullFormatter
 
-    def label(value: float, _pos: int) -> str:
-        if value <= 0 or not math.isfinite(value):
-            return ""
-        if value < 1:
-            return f"{value:g}s"
-        if value < 60:
-            return f"{value:.0f}s"
-        if value < 3600:
-            return f"{value / 60:.0f}m"
-        return f"{value / 3600:.0f}h"
-
-    return FuncFormatter(label)
+    values, labels = zip(*chart.x_ticks, strict=True)
+    ax.set_xticks(values, labels)  # widens the view to show every tick
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _png(fig: Figure) -> bytes:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from pipelines.report import Window, load_report
-from pipelines.report.chart_data import Chart, describe_charts
+from pipelines.report.chart_data import (
+    DURATION_BIN,
+    ROUND_DURATIONS,
+    Chart,
+    describe_charts,
+    duration_chart,
+)
 
 WINDOW = Window(date(2026, 5, 1), date(2026, 5, 2))
 NOW = datetime(2026, 5, 3, 8, 0, tzinfo=UTC)
@@ -41,3 +48,36 @@ def test_the_fixture_window_has_four_charts_of_its_workflows(warehouse: Path) ->
     durations = charts["durations"]
     assert durations.series[1].x[0] == pytest.approx(0.1)  # wf_c's fastest run, 100 ms
     assert sum(durations.series[1].y[:-1]) == pytest.approx(100)  # shares of all its completed runs
+
+
+def duration_rows(workflow: str, *seconds: float) -> list[dict[str, object]]:
+    """One run in the duration bin of each of `seconds`, as _DURATIONS_SQL returns them."""
+    return [
+        {"workflow_id": workflow, "bin": math.floor(math.log10(s) / DURATION_BIN), "runs": 1} for s in seconds
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "labels"),
+    [
+        ((2, 3 * 86400), ["10s", "1m", "10m", "1h", "6h", "1d"]),
+        ((0.1, 10), ["100ms", "1s", "10s"]),
+        ((2, 5), ["1s", "10s"]),
+        ((2, 30), ["1s", "10s", "1m"]),
+    ],
+    ids=["seconds-to-days", "fixture-range", "inside-one-decade", "one-round-value-inside"],
+)
+def test_duration_ticks_are_round_human_durations(seconds: tuple[float, float], labels: list[str]) -> None:
+    chart = duration_chart(duration_rows("wf_a", *seconds), ["wf_a"])
+    assert [label for _, label in chart.x_ticks] == labels
+    assert {label for _, label in chart.x_ticks} <= {label for _, label in ROUND_DURATIONS}
+    for value, label in chart.x_ticks:
+        assert dict(ROUND_DURATIONS)[value] == label
+
+
+def test_duration_ticks_span_the_drawn_bins(warehouse: Path) -> None:
+    chart = charts_of(warehouse)["durations"]
+    values = [value for value, _ in chart.x_ticks]
+    edges = [x for s in chart.series for x in s.x]
+    assert values == [0.1, 1, 10]
+    assert min(edges) <= values[0] and values[-1] <= max(edges)
