@@ -9,7 +9,7 @@ Everything a reader can see in a chart is decided here, so tests check it withou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +63,7 @@ class Chart:
     title: str
     series: tuple[Series, ...]
     days: tuple[date, ...] = ()  # the day axis of a per-day chart
+    legend_title: str | None = None  # e.g. "8 busiest of 36 workflows" when some are left out
     x_ticks: tuple[tuple[Any, str], ...] = ()  # (value, label) of each labelled tick; () for automatic
 
 
@@ -70,16 +71,24 @@ def describe_charts(report: Report) -> list[Chart]:
     """Every chart the report's data allows, in the order the page shows them."""
     out: list[Chart] = []
     busiest = [str(r["workflow_id"]) for r in report.health[:CHART_WORKFLOWS]]
+    left_out = subset_note(len(busiest), len(report.health), "busiest", "workflows")
     if report.daily:
-        out.append(failure_rate_chart(report.daily, busiest))
+        out.append(_noted(failure_rate_chart(report.daily, busiest), left_out))
         out.append(outcome_chart(report.daily))
     if report.durations:
-        out.append(duration_chart(report.durations, busiest))
+        out.append(_noted(duration_chart(report.durations, busiest), left_out))
     if report.scores:
-        most_scored = sorted(report.experiments, key=lambda r: -r["scored_runs"])[:CHART_BLOCKS]
+        scored = [r for r in report.experiments if r["scored_runs"]]
+        most_scored = sorted(scored, key=lambda r: -r["scored_runs"])[:CHART_BLOCKS]
         blocks = [(str(r["experiment_id"]), str(r["block_id"])) for r in most_scored]
-        out.append(score_chart(report.scores, blocks))
+        chart = score_chart(report.scores, blocks)
+        out.append(_noted(chart, subset_note(len(blocks), len(scored), "most scored", "experiment blocks")))
     return out
+
+
+def subset_note(shown: int, total: int, which: str, what: str) -> str | None:
+    """'8 busiest of 36 workflows' when a chart leaves some out; None when it shows them all."""
+    return f"{shown} {which} of {total} {what}" if shown < total else None
 
 
 def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[str]) -> Chart:
@@ -188,6 +197,13 @@ def duration_ticks(seconds: Sequence[float]) -> tuple[tuple[float, str], ...]:
 def bin_edge(index: int) -> float:
     """The lower edge, in seconds, of duration bin `index`."""
     return float(10 ** (index * DURATION_BIN))
+
+
+def _noted(chart: Chart, note: str | None) -> Chart:
+    """The chart with `note` as its legend title and at the end of its caption."""
+    if note is None:
+        return chart
+    return replace(chart, caption=f"{chart.caption} ({note})", legend_title=note)
 
 
 def _series(label: str, points: Sequence[tuple[Any, float]], colour: str | None = None) -> Series:

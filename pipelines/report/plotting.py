@@ -29,7 +29,7 @@ def draw(chart: Chart) -> bytes:
     ax.set_title(chart.title)
     if chart.days:
         _day_axis(ax, chart.days)
-    _finish(fig, ax, legend=bool(chart.series))
+    _finish(fig, ax, legend=bool(chart.series), legend_title=chart.legend_title)
     return _png(fig)
 
 
@@ -104,11 +104,19 @@ def _day_axis(ax: Axes, days: Sequence[date]) -> None:
     ax.set_xlim(mdates.date2num(first) - 0.6, mdates.date2num(last) + 0.6)
 
 
-def _finish(fig: Figure, ax: Axes, *, legend: bool) -> None:
+def _finish(fig: Figure, ax: Axes, *, legend: bool, legend_title: str | None) -> None:
     """A light grid and the legend outside the plot, on the right."""
     ax.grid(True, alpha=0.3)
     if legend:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(
+            fontsize=8,
+            title=legend_title,
+            title_fontsize=8,
+            alignment="left",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+        )
     fig.tight_layout()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.report import Window, load_report
+from pipelines.report import Report, Window, chart_data, load_report
 from pipelines.report.chart_data import (
     DURATION_BIN,
     ROUND_DURATIONS,
@@ -81,3 +81,46 @@ def test_duration_ticks_span_the_drawn_bins(warehouse: Path) -> None:
     edges = [x for s in chart.series for x in s.x]
     assert values == [0.1, 1, 10]
     assert min(edges) <= values[0] and values[-1] <= max(edges)
+
+
+def many_workflows_report(workflows: int) -> Report:
+    """A report of `workflows` workflows, wf_00 the busiest, each with a day of runs and a duration."""
+    ids = [f"wf_{i:02d}" for i in range(workflows)]
+    day = {
+        "day": WINDOW.last,
+        "completed": 1,
+        "error": 0,
+        "cancelled": 0,
+        "awaiting_review": 0,
+        "in_flight": 0,
+    }
+    return Report(
+        db_path=Path("unused.duckdb"),
+        window=WINDOW,
+        generated_at=NOW,
+        health=[{"workflow_id": wf, "runs": workflows - i} for i, wf in enumerate(ids)],
+        daily=[{**day, "workflow_id": wf, "runs": 1, "failure_rate": 0.0} for wf in ids],
+        durations=[{"workflow_id": wf, "bin": 0, "runs": 1} for wf in ids],
+    )
+
+
+def test_charts_of_the_busiest_workflows_say_how_many_were_left_out() -> None:
+    charts = {chart.kind: chart for chart in describe_charts(many_workflows_report(36))}
+    for kind in ("failure_rate", "durations"):
+        assert [s.label for s in charts[kind].series] == [f"wf_{i:02d}" for i in range(8)]
+        assert charts[kind].legend_title == "8 busiest of 36 workflows"
+        assert charts[kind].caption.endswith("(8 busiest of 36 workflows)")
+    assert charts["outcomes"].legend_title is None  # its bars count every workflow
+
+
+def test_charts_showing_every_workflow_add_no_note() -> None:
+    charts = describe_charts(many_workflows_report(8))
+    assert [chart.legend_title for chart in charts] == [None, None, None]
+    assert "busiest" not in " ".join(chart.caption for chart in charts)
+
+
+def test_the_score_chart_says_how_many_blocks_were_left_out(warehouse: Path, monkeypatch) -> None:
+    monkeypatch.setattr(chart_data, "CHART_BLOCKS", 2)
+    scores = charts_of(warehouse)["scores"]
+    assert [s.label for s in scores.series] == ["exp_1 / extract-invoice", "exp_2 / extract-invoice"]
+    assert scores.legend_title == "2 most scored of 3 experiment blocks"

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from pipelines import report as report_module
 from pipelines.cli import report_command
-from pipelines.report import Window, load_report, print_report, render_html
+from pipelines.report import Window, chart_data, load_report, print_report, render_html
 
 from .dataset import build_warehouse, connect
 
@@ -118,6 +118,16 @@ def test_html_is_self_contained_with_four_charts(warehouse: Path) -> None:
     for caption in ("Failure rate per day and workflow", "Duration distribution", "Score trend"):
         assert caption in page
     assert "Field &lt;*&gt; missing in document &lt;*&gt;" in page  # escaped
+
+
+def test_html_captions_say_when_charts_leave_workflows_out(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "busiest" not in render_html(load_report(warehouse, BOTH_DAYS, now=NOW))  # all 3 drawn
+    monkeypatch.setattr(chart_data, "CHART_WORKFLOWS", 2)
+    page = render_html(load_report(warehouse, BOTH_DAYS, now=NOW))
+    assert "Failure rate per day and workflow (2 busiest of 3 workflows)</figcaption>" in page
+    assert "Duration distribution of completed runs (2 busiest of 3 workflows)</figcaption>" in page
 
 
 def test_empty_warehouse_says_what_to_do(empty_warehouse: Path, tmp_path: Path) -> None:
