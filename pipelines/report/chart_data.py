@@ -8,7 +8,8 @@ Everything a reader can see in a chart is decided here, so tests check it withou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +27,20 @@ OUTCOME_COLOURS = {
     "awaiting_review": "#f0a202",
     "in_flight": "#3d7edb",
 }
+PALETTE = (  # series colours; a series takes the slot its name hashes to (stable_colours)
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+)
 DURATION_BIN = 0.25  # width of a duration histogram bin, in log10(seconds): four bins per decade
 ROUND_DURATIONS = (  # the duration axis's ticks are chosen from these (seconds, label)
     (0.001, "1ms"),
@@ -51,7 +66,7 @@ class Series:
     label: str
     x: tuple[Any, ...]
     y: tuple[float, ...]
-    colour: str | None = None  # None: matplotlib's next colour
+    colour: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ def subset_note(shown: int, total: int, which: str, what: str) -> str | None:
 
 def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[str]) -> Chart:
     """Daily failure rate (%) of each of the workflows, one line each; days without a rate are gaps."""
+    colours = stable_colours(workflows)
     points: dict[str, list[tuple[date, float]]] = {wf: [] for wf in workflows}
     days: set[date] = set()
     for r in daily:
@@ -104,7 +120,7 @@ def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[s
         "failure_rate",
         "Failure rate per day and workflow",
         "Failure rate per day (errors / finished runs)",
-        tuple(_series(wf, kept) for wf, kept in points.items()),
+        tuple(_series(wf, kept, colours[wf]) for wf, kept in points.items()),
         days=tuple(sorted(days)),
     )
 
@@ -144,15 +160,16 @@ def duration_chart(durations: Sequence[Mapping[str, Any]], workflows: Sequence[s
     for r in durations:
         if str(r["workflow_id"]) in bins:
             bins[str(r["workflow_id"])][int(r["bin"])] = int(r["runs"])
+    colours = stable_colours(workflows)
     series: list[Series] = []
     for wf, counts in bins.items():
         total = sum(counts.values())
         if not total:
-            series.append(Series(wf, (), ()))
+            series.append(Series(wf, (), (), colours[wf]))
             continue
         indexes = range(min(counts), max(counts) + 2)  # every bin in between, and the closing edge
         shares = [100 * counts.get(i, 0) / total for i in indexes[:-1]]
-        series.append(Series(wf, tuple(bin_edge(i) for i in indexes), (*shares, shares[-1])))
+        series.append(Series(wf, tuple(bin_edge(i) for i in indexes), (*shares, shares[-1]), colours[wf]))
     return Chart(
         "durations",
         "Duration distribution of completed runs",
@@ -169,11 +186,15 @@ def score_chart(scores: Sequence[Mapping[str, Any]], blocks: Sequence[tuple[str,
         key = (str(r["experiment_id"]), str(r["block_id"]))
         if key in points:
             points[key].append((r["created_at"], float(r["score"])))
+    labels = [f"{e} / {b}" for e, b in points]
+    colours = stable_colours(labels)
     return Chart(
         "scores",
         "Score trend per experiment and block",
         "Experiment score per run (experiment / block)",
-        tuple(_series(f"{e} / {b}", kept) for (e, b), kept in points.items()),
+        tuple(
+            _series(label, kept, colours[label]) for label, kept in zip(labels, points.values(), strict=True)
+        ),
     )
 
 
@@ -194,6 +215,30 @@ def duration_ticks(seconds: Sequence[float]) -> tuple[tuple[float, str], ...]:
     return tuple(sorted(set(below + inside + above)))
 
 
+def stable_colours(names: Iterable[str]) -> dict[str, str]:
+    """A palette colour per name, in the order given: the slot its name hashes to, the same in every report.
+
+    Two names of one chart never share a colour: in sorted order, a name whose slot is taken takes
+    the next free one (only then does its colour depend on the others shown).
+    """
+    names = list(names)
+    taken: set[int] = set()
+    slots: dict[str, int] = {}
+    for name in sorted(set(names)):
+        slot = colour_slot(name)
+        while slot in taken and len(taken) < len(PALETTE):
+            slot = (slot + 1) % len(PALETTE)
+        taken.add(slot)
+        slots[name] = slot
+    return {name: PALETTE[slots[name]] for name in names}
+
+
+def colour_slot(name: str) -> int:
+    """The palette slot of a name: from sha256, so the same in every process (unlike the salted hash())."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % len(PALETTE)
+
+
 def bin_edge(index: int) -> float:
     """The lower edge, in seconds, of duration bin `index`."""
     return float(10 ** (index * DURATION_BIN))
@@ -206,6 +251,6 @@ def _noted(chart: Chart, note: str | None) -> Chart:
     return replace(chart, caption=f"{chart.caption} ({note})", legend_title=note)
 
 
-def _series(label: str, points: Sequence[tuple[Any, float]], colour: str | None = None) -> Series:
+def _series(label: str, points: Sequence[tuple[Any, float]], colour: str) -> Series:
     """A series from (x, y) points."""
     return Series(label, tuple(x for x, _ in points), tuple(y for _, y in points), colour)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,10 +14,12 @@ import pytest
 from pipelines.report import Report, Window, chart_data, load_report
 from pipelines.report.chart_data import (
     DURATION_BIN,
+    PALETTE,
     ROUND_DURATIONS,
     Chart,
     describe_charts,
     duration_chart,
+    stable_colours,
 )
 
 WINDOW = Window(date(2026, 5, 1), date(2026, 5, 2))
@@ -124,3 +129,65 @@ def test_the_score_chart_says_how_many_blocks_were_left_out(warehouse: Path, mon
     scores = charts_of(warehouse)["scores"]
     assert [s.label for s in scores.series] == ["exp_1 / extract-invoice", "exp_2 / extract-invoice"]
     assert scores.legend_title == "2 most scored of 3 experiment blocks"
+
+
+def colours_by_label(chart: Chart) -> dict[str, str | None]:
+    return {s.label: s.colour for s in chart.series}
+
+
+def test_a_workflow_has_one_colour_in_every_chart(warehouse: Path) -> None:
+    charts = charts_of(warehouse)
+    failure, durations = colours_by_label(charts["failure_rate"]), colours_by_label(charts["durations"])
+    assert failure == durations
+    assert set(failure.values()) <= set(PALETTE)
+    assert len(set(failure.values())) == len(failure)  # one colour per line
+
+
+def test_a_workflows_colour_does_not_depend_on_the_data() -> None:
+    """The colour is the workflow id's, not its place among the busiest: other data, same colours."""
+    wide, narrow = many_workflows_report(36), many_workflows_report(3)
+    narrow.health.reverse()  # wf_02 now the busiest
+    wide_colours = colours_by_label(describe_charts(wide)[0])
+    narrow_colours = colours_by_label(describe_charts(narrow)[0])
+    assert list(narrow_colours) == ["wf_02", "wf_01", "wf_00"]
+    assert {wf: wide_colours[wf] for wf in narrow_colours} == narrow_colours
+
+
+def test_colours_are_pinned_to_the_ids() -> None:
+    """A sha256 of the id picks the slot (wf_a and wf_b share slot 5, so wf_b takes the next)."""
+    assert stable_colours(["wf_a", "wf_b", "wf_c"]) == {
+        "wf_a": "#8c564b",
+        "wf_b": "#e377c2",
+        "wf_c": "#17becf",
+    }
+
+
+@pytest.mark.parametrize("seed", ["1", "2"], ids=["hashseed-1", "hashseed-2"])
+def test_colours_are_the_same_in_another_process(seed: str) -> None:
+    code = (
+        "from pipelines.report.chart_data import stable_colours\n"
+        "print(stable_colours(['wf_a', 'wf_b', 'wf_c']))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == str(stable_colours(["wf_a", "wf_b", "wf_c"]))
+
+
+def test_ids_that_hash_to_one_colour_still_get_two() -> None:
+    first, second = colliding_ids()
+    colours = stable_colours([second, first])
+    assert list(colours) == [second, first]  # in the order given
+    assert colours[first] == stable_colours([first])[first]  # the first in sorted order keeps its colour
+    assert colours[second] != colours[first]
+
+
+def colliding_ids() -> tuple[str, str]:
+    """Two workflow ids whose colours alone are the same, in sorted order."""
+    seen: dict[str, str] = {}
+    for i in range(100):
+        wf = f"wf_{i:02d}"
+        colour = stable_colours([wf])[wf]
+        if colour in seen:
+            return seen[colour], wf
+        seen[colour] = wf
+    raise AssertionError("no two of 100 ids share a colour")
