@@ -9,9 +9,10 @@ Everything a reader can see in a chart is decided here, so tests check it withou
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ PALETTE = (  # series colours; a series takes the slot its name hashes to (stabl
     "#393b79",
     "#637939",
 )
+DAY_TICKS = 12  # at most this many labelled days on a day axis
 DURATION_BIN = 0.25  # width of a duration histogram bin, in log10(seconds): four bins per decade
 ROUND_DURATIONS = (  # the duration axis's ticks are chosen from these (seconds, label)
     (0.001, "1ms"),
@@ -77,7 +79,7 @@ class Chart:
     caption: str
     title: str
     series: tuple[Series, ...]
-    days: tuple[date, ...] = ()  # the day axis of a per-day chart
+    day_range: tuple[date, date] | None = None  # first and last UTC day of a day axis
     legend_title: str | None = None  # e.g. "8 busiest of 36 workflows" when some are left out
     x_ticks: tuple[tuple[Any, str], ...] = ()  # (value, label) of each labelled tick; () for automatic
 
@@ -116,12 +118,14 @@ def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[s
             days.add(r["day"])
             if r["failure_rate"] is not None:
                 points[str(r["workflow_id"])].append((r["day"], 100 * float(r["failure_rate"])))
+    day_range, ticks = _day_axis(days)
     return Chart(
         "failure_rate",
         "Failure rate per day and workflow",
         "Failure rate per day (errors / finished runs)",
         tuple(_series(wf, kept, colours[wf]) for wf, kept in points.items()),
-        days=tuple(sorted(days)),
+        day_range=day_range,
+        x_ticks=ticks,
     )
 
 
@@ -132,6 +136,7 @@ def outcome_chart(daily: Sequence[Mapping[str, Any]]) -> Chart:
     for r in daily:
         for outcome in OUTCOMES:
             per_day[r["day"]][outcome] += r[outcome]
+    day_range, ticks = _day_axis(days)
     return Chart(
         "outcomes",
         "Runs per day by outcome",
@@ -146,7 +151,8 @@ def outcome_chart(daily: Sequence[Mapping[str, Any]]) -> Chart:
             for outcome in OUTCOMES
             if any(per_day[d][outcome] for d in days)
         ),
-        days=tuple(days),
+        day_range=day_range,
+        x_ticks=ticks,
     )
 
 
@@ -180,7 +186,7 @@ def duration_chart(durations: Sequence[Mapping[str, Any]], workflows: Sequence[s
 
 
 def score_chart(scores: Sequence[Mapping[str, Any]], blocks: Sequence[tuple[str, str]]) -> Chart:
-    """Score of each scored experiment run over time, one line per experiment and block."""
+    """Score of each scored experiment run: one line per experiment and block, its runs in time order."""
     points: dict[tuple[str, str], list[tuple[datetime, float]]] = {block: [] for block in blocks}
     for r in scores:
         key = (str(r["experiment_id"]), str(r["block_id"]))
@@ -188,14 +194,29 @@ def score_chart(scores: Sequence[Mapping[str, Any]], blocks: Sequence[tuple[str,
             points[key].append((r["created_at"], float(r["score"])))
     labels = [f"{e} / {b}" for e, b in points]
     colours = stable_colours(labels)
+    day_range, ticks = _day_axis({at.astimezone(UTC).date() for kept in points.values() for at, _ in kept})
     return Chart(
         "scores",
         "Score trend per experiment and block",
         "Experiment score per run (experiment / block)",
         tuple(
-            _series(label, kept, colours[label]) for label, kept in zip(labels, points.values(), strict=True)
+            _series(label, sorted(kept), colours[label])
+            for label, kept in zip(labels, points.values(), strict=True)
         ),
+        day_range=day_range,
+        x_ticks=ticks,
     )
+
+
+def day_ticks(first: date, last: date) -> tuple[tuple[date, str], ...]:
+    """Labels for a day axis: every day, or every few on a long range, counted back from the last.
+
+    >>> day_ticks(date(2026, 11, 30), date(2026, 12, 1))
+    ((datetime.date(2026, 11, 30), 'Nov 30'), (datetime.date(2026, 12, 1), 'Dec 1'))
+    """
+    step = max(1, math.ceil(((last - first).days + 1) / DAY_TICKS))
+    days = [last - timedelta(days=back) for back in range(0, (last - first).days + 1, step)]
+    return tuple((day, f"{day:%b} {day.day}") for day in reversed(days))
 
 
 def duration_ticks(seconds: Sequence[float]) -> tuple[tuple[float, str], ...]:
@@ -242,6 +263,14 @@ def colour_slot(name: str) -> int:
 def bin_edge(index: int) -> float:
     """The lower edge, in seconds, of duration bin `index`."""
     return float(10 ** (index * DURATION_BIN))
+
+
+def _day_axis(days: Iterable[date]) -> tuple[tuple[date, date] | None, tuple[tuple[date, str], ...]]:
+    """A day axis's first and last day and its labelled ticks; None and () without days."""
+    ordered = sorted(days)
+    if not ordered:
+        return None, ()
+    return (ordered[0], ordered[-1]), day_ticks(ordered[0], ordered[-1])
 
 
 def _noted(chart: Chart, note: str | None) -> Chart:

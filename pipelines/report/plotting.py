@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
-from datetime import date
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from pipelines.report.chart_data import Chart
 
@@ -27,8 +26,11 @@ def draw(chart: Chart) -> bytes:
         "scores": _scores,
     }[chart.kind](ax, chart)
     ax.set_title(chart.title)
-    if chart.days:
-        _day_axis(ax, chart.days)
+    if chart.day_range:
+        first, last = chart.day_range
+        ax.set_xlim(_x(first) - 0.5, _x(last) + 0.5)  # each day from its midnight to the next
+    if chart.x_ticks:
+        _x_ticks(ax, chart)
     _finish(fig, ax, legend=bool(chart.series), legend_title=chart.legend_title)
     return _png(fig)
 
@@ -37,18 +39,16 @@ def _failure_rates(ax: Axes, chart: Chart) -> None:
     """One line per workflow."""
     for s in chart.series:
         if s.x:
-            ax.plot(s.x, s.y, marker="o", markersize=3, linewidth=1.6, label=s.label, color=s.colour)
+            ax.plot(_xs(s.x), s.y, marker="o", markersize=3, linewidth=1.6, label=s.label, color=s.colour)
     ax.set_ylabel("failure rate (%)")
     ax.set_ylim(bottom=0)
 
 
 def _outcomes(ax: Axes, chart: Chart) -> None:
     """Bars stacked by outcome."""
-    import matplotlib.dates as mdates
-
-    bottom = [0.0] * len(chart.days)
+    bottom = [0.0] * len(chart.series[0].x) if chart.series else []
     for s in chart.series:
-        ax.bar(mdates.date2num(list(s.x)), s.y, bottom=bottom, label=s.label, color=s.colour)
+        ax.bar(_xs(s.x), s.y, bottom=bottom, label=s.label, color=s.colour)
         bottom = [b + v for b, v in zip(bottom, s.y, strict=True)]
     ax.set_ylabel("runs")
 
@@ -64,20 +64,14 @@ def _durations(ax: Axes, chart: Chart) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("duration of completed runs (log scale)")
     ax.set_ylabel("share of runs (%)")
-    _x_ticks(ax, chart)
 
 
 def _scores(ax: Axes, chart: Chart) -> None:
     """One line per experiment and block over time."""
-    import matplotlib.dates as mdates
-
     for s in chart.series:
         if s.x:
-            ax.plot(s.x, s.y, marker="o", markersize=3, linewidth=1.4, label=s.label, color=s.colour)
+            ax.plot(_xs(s.x), s.y, marker="o", markersize=3, linewidth=1.4, label=s.label, color=s.colour)
     ax.set_ylabel("score")
-    locator = mdates.AutoDateLocator(maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _figure() -> tuple[Figure, Axes]:
@@ -93,15 +87,20 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _day_axis(ax: Axes, days: Sequence[date]) -> None:
-    """One tick per day (fewer on long ranges) and half a day of margin."""
+def _xs(values: Sequence[Any]) -> list[float]:
+    """Positions on the x axis of the chart's values (see _x)."""
+    return [_x(value) for value in values]
+
+
+def _x(value: date | float) -> float:
+    """A day sits at its noon, so that its bar and label fill its width; a time at itself; a number as is."""
     import matplotlib.dates as mdates
 
-    first, last = min(days), max(days)
-    span = (last - first).days + 1
-    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, math.ceil(span / 12))))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
-    ax.set_xlim(mdates.date2num(first) - 0.6, mdates.date2num(last) + 0.6)
+    if isinstance(value, datetime):
+        return float(mdates.date2num(value))
+    if isinstance(value, date):
+        return float(mdates.date2num(value)) + 0.5
+    return float(value)
 
 
 def _finish(fig: Figure, ax: Axes, *, legend: bool, legend_title: str | None) -> None:
@@ -125,7 +124,7 @@ def _x_ticks(ax: Axes, chart: Chart) -> None:
     from matplotlib.ticker import NullFormatter
 
     values, labels = zip(*chart.x_ticks, strict=True)
-    ax.set_xticks(values, labels)  # widens the view to show every tick
+    ax.set_xticks(_xs(values), labels)  # widens the view to show every tick
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 

@@ -17,8 +17,10 @@ from pipelines.report.chart_data import (
     PALETTE,
     ROUND_DURATIONS,
     Chart,
+    day_ticks,
     describe_charts,
     duration_chart,
+    score_chart,
     stable_colours,
 )
 
@@ -191,3 +193,54 @@ def colliding_ids() -> tuple[str, str]:
             return seen[colour], wf
         seen[colour] = wf
     raise AssertionError("no two of 100 ids share a colour")
+
+
+def score_rows(block: str, *points: tuple[str, float]) -> list[dict[str, object]]:
+    """Scored runs of exp_1/`block` as _SCORES_SQL returns them, at the given UTC times."""
+    return [
+        {"experiment_id": "exp_1", "block_id": block, "created_at": utc(at), "score": score}
+        for at, score in points
+    ]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_a_score_line_follows_its_runs_in_time() -> None:
+    rows = score_rows("a", ("2026-11-29 10:00", 0.7), ("2026-11-27 10:00", 0.5), ("2026-11-28 10:00", 0.6))
+    rows += score_rows("b", ("2026-11-28 09:00", 0.2), ("2026-11-27 09:00", 0.1))
+    chart = score_chart(rows, [("exp_1", "a"), ("exp_1", "b")])
+    a, b = chart.series
+    assert (a.label, a.x, a.y) == (
+        "exp_1 / a",
+        (utc("2026-11-27 10:00"), utc("2026-11-28 10:00"), utc("2026-11-29 10:00")),
+        (0.5, 0.6, 0.7),
+    )
+    assert (b.label, b.y) == ("exp_1 / b", (0.1, 0.2))
+
+
+def test_the_score_axis_names_days() -> None:
+    rows = score_rows("a", ("2026-11-27 10:00", 0.5), ("2026-11-30 23:00", 0.6), ("2026-12-01 01:00", 0.7))
+    chart = score_chart(rows, [("exp_1", "a")])
+    assert chart.x_ticks == (
+        (date(2026, 11, 27), "Nov 27"),
+        (date(2026, 11, 28), "Nov 28"),
+        (date(2026, 11, 29), "Nov 29"),
+        (date(2026, 11, 30), "Nov 30"),
+        (date(2026, 12, 1), "Dec 1"),
+    )
+    assert chart.day_range == (date(2026, 11, 27), date(2026, 12, 1))
+
+
+def test_the_day_charts_name_their_days(warehouse: Path) -> None:
+    charts = charts_of(warehouse)
+    for kind in ("failure_rate", "outcomes"):
+        assert charts[kind].x_ticks == ((date(2026, 5, 1), "May 1"), (date(2026, 5, 2), "May 2"))
+
+
+def test_a_long_day_axis_names_every_few_days_back_from_the_last() -> None:
+    ticks = day_ticks(date(2026, 11, 1), date(2026, 12, 15))  # 45 days: every 4th
+    assert ticks[-1] == (date(2026, 12, 15), "Dec 15")
+    assert ticks[0] == (date(2026, 11, 1), "Nov 1")
+    assert len(ticks) == 12
