@@ -42,6 +42,7 @@ PALETTE = (  # series colours; a series takes the slot its name hashes to (stabl
     "#393b79",
     "#637939",
 )
+PARTIAL_DAY_NOTE = "today (partial)"  # under the partial day's label
 DAY_TICKS = 12  # at most this many labelled days on a day axis
 DURATION_BIN = 0.25  # width of a duration histogram bin, in log10(seconds): four bins per decade
 ROUND_DURATIONS = (  # the duration axis's ticks are chosen from these (seconds, label)
@@ -80,6 +81,7 @@ class Chart:
     title: str
     series: tuple[Series, ...]
     day_range: tuple[date, date] | None = None  # first and last UTC day of a day axis
+    partial_day: date | None = None  # today (UTC) on a day axis: a day still filling up, drawn apart
     legend_title: str | None = None  # e.g. "8 busiest of 36 workflows" when some are left out
     x_ticks: tuple[tuple[Any, str], ...] = ()  # (value, label) of each labelled tick; () for automatic
 
@@ -89,9 +91,10 @@ def describe_charts(report: Report) -> list[Chart]:
     out: list[Chart] = []
     busiest = [str(r["workflow_id"]) for r in report.health[:CHART_WORKFLOWS]]
     left_out = subset_note(len(busiest), len(report.health), "busiest", "workflows")
+    today = report.generated_at.astimezone(UTC).date()
     if report.daily:
-        out.append(_noted(failure_rate_chart(report.daily, busiest), left_out))
-        out.append(outcome_chart(report.daily))
+        out.append(_noted(failure_rate_chart(report.daily, busiest, today), left_out))
+        out.append(outcome_chart(report.daily, today))
     if report.durations:
         out.append(_noted(duration_chart(report.durations, busiest), left_out))
     if report.scores:
@@ -108,7 +111,9 @@ def subset_note(shown: int, total: int, which: str, what: str) -> str | None:
     return f"{shown} {which} of {total} {what}" if shown < total else None
 
 
-def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[str]) -> Chart:
+def failure_rate_chart(
+    daily: Sequence[Mapping[str, Any]], workflows: Sequence[str], today: date | None = None
+) -> Chart:
     """Daily failure rate (%) of each of the workflows, one line each; days without a rate are gaps."""
     colours = stable_colours(workflows)
     points: dict[str, list[tuple[date, float]]] = {wf: [] for wf in workflows}
@@ -118,7 +123,7 @@ def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[s
             days.add(r["day"])
             if r["failure_rate"] is not None:
                 points[str(r["workflow_id"])].append((r["day"], 100 * float(r["failure_rate"])))
-    day_range, ticks = _day_axis(days)
+    day_range, ticks = _day_axis(days, today)
     return Chart(
         "failure_rate",
         "Failure rate per day and workflow",
@@ -126,17 +131,18 @@ def failure_rate_chart(daily: Sequence[Mapping[str, Any]], workflows: Sequence[s
         tuple(_series(wf, kept, colours[wf]) for wf, kept in points.items()),
         day_range=day_range,
         x_ticks=ticks,
+        partial_day=_partial(days, today),
     )
 
 
-def outcome_chart(daily: Sequence[Mapping[str, Any]]) -> Chart:
+def outcome_chart(daily: Sequence[Mapping[str, Any]], today: date | None = None) -> Chart:
     """Runs per day of all workflows, stacked by outcome; outcomes never seen are left out."""
     days = sorted({r["day"] for r in daily})
     per_day = {day: dict.fromkeys(OUTCOMES, 0) for day in days}
     for r in daily:
         for outcome in OUTCOMES:
             per_day[r["day"]][outcome] += r[outcome]
-    day_range, ticks = _day_axis(days)
+    day_range, ticks = _day_axis(days, today)
     return Chart(
         "outcomes",
         "Runs per day by outcome",
@@ -153,6 +159,7 @@ def outcome_chart(daily: Sequence[Mapping[str, Any]]) -> Chart:
         ),
         day_range=day_range,
         x_ticks=ticks,
+        partial_day=_partial(days, today),
     )
 
 
@@ -265,12 +272,23 @@ def bin_edge(index: int) -> float:
     return float(10 ** (index * DURATION_BIN))
 
 
-def _day_axis(days: Iterable[date]) -> tuple[tuple[date, date] | None, tuple[tuple[date, str], ...]]:
-    """A day axis's first and last day and its labelled ticks; None and () without days."""
+def _day_axis(
+    days: Iterable[date], today: date | None = None
+) -> tuple[tuple[date, date] | None, tuple[tuple[date, str], ...]]:
+    """A day axis's first and last day, and its ticks with today's marked partial; None and () if no days."""
     ordered = sorted(days)
     if not ordered:
         return None, ()
-    return (ordered[0], ordered[-1]), day_ticks(ordered[0], ordered[-1])
+    ticks = tuple(
+        (day, f"{label}\n{PARTIAL_DAY_NOTE}" if day == today else label)
+        for day, label in day_ticks(ordered[0], ordered[-1])
+    )
+    return (ordered[0], ordered[-1]), ticks
+
+
+def _partial(days: Iterable[date], today: date | None) -> date | None:
+    """Today, when the chart draws it: its runs are still coming in."""
+    return today if today is not None and today in set(days) else None
 
 
 def _noted(chart: Chart, note: str | None) -> Chart:

@@ -18,6 +18,11 @@ WIDTH_IN, HEIGHT_IN, DPI = 10.0, 3.6, 110
 
 def draw(chart: Chart) -> bytes:
     """The chart as PNG bytes."""
+    return _png(figure(chart))
+
+
+def figure(chart: Chart) -> Figure:
+    """The chart drawn on a matplotlib figure."""
     fig, ax = _figure()
     {
         "failure_rate": _failure_rates,
@@ -32,14 +37,36 @@ def draw(chart: Chart) -> bytes:
     if chart.x_ticks:
         _x_ticks(ax, chart)
     _finish(fig, ax, legend=bool(chart.series), legend_title=chart.legend_title)
-    return _png(fig)
+    return fig
 
 
 def _failure_rates(ax: Axes, chart: Chart) -> None:
-    """One line per workflow."""
+    """One line per workflow; the step into a partial day dashed, to a hollow point."""
     for s in chart.series:
-        if s.x:
-            ax.plot(_xs(s.x), s.y, marker="o", markersize=3, linewidth=1.6, label=s.label, color=s.colour)
+        full = [(x, y) for x, y in zip(s.x, s.y, strict=True) if x != chart.partial_day]
+        ax.plot(
+            _xs([x for x, _ in full]),
+            [y for _, y in full],
+            marker="o",
+            markersize=3,
+            linewidth=1.6,
+            label=s.label,
+            color=s.colour,
+        )
+        if chart.partial_day in s.x:
+            today = s.x.index(chart.partial_day)
+            step = slice(max(0, today - 1), today + 1)
+            ax.plot(
+                _xs(s.x[step]),
+                s.y[step],
+                linestyle="--",
+                linewidth=1.4,
+                color=s.colour,
+                marker="o",
+                markersize=4,
+                markevery=[-1],
+                markerfacecolor="white",
+            )
     ax.set_ylabel("failure rate (%)")
     ax.set_ylim(bottom=0)
 
@@ -48,7 +75,12 @@ def _outcomes(ax: Axes, chart: Chart) -> None:
     """Bars stacked by outcome."""
     bottom = [0.0] * len(chart.series[0].x) if chart.series else []
     for s in chart.series:
-        ax.bar(_xs(s.x), s.y, bottom=bottom, label=s.label, color=s.colour)
+        bars = ax.bar(_xs(s.x), s.y, bottom=bottom, label=s.label, color=s.colour)
+        if chart.partial_day in s.x:  # lighter and hatched: a day still filling up
+            partial = bars[s.x.index(chart.partial_day)]
+            partial.set_alpha(0.45)
+            partial.set_hatch("///")
+            partial.set_edgecolor("white")
         bottom = [b + v for b, v in zip(bottom, s.y, strict=True)]
     ax.set_ylabel("runs")
 

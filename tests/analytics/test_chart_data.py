@@ -1,4 +1,4 @@
-"""What the HTML report's charts show (pipelines.report.chart_data), checked without drawing them."""
+"""What the HTML report's charts show (pipelines.report.chart_data), mostly checked without drawing them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import pytest
 
 from pipelines.report import Report, Window, chart_data, load_report
@@ -23,6 +24,7 @@ from pipelines.report.chart_data import (
     score_chart,
     stable_colours,
 )
+from pipelines.report.plotting import figure
 
 WINDOW = Window(date(2026, 5, 1), date(2026, 5, 2))
 NOW = datetime(2026, 5, 3, 8, 0, tzinfo=UTC)
@@ -244,3 +246,30 @@ def test_a_long_day_axis_names_every_few_days_back_from_the_last() -> None:
     assert ticks[-1] == (date(2026, 12, 15), "Dec 15")
     assert ticks[0] == (date(2026, 11, 1), "Nov 1")
     assert len(ticks) == 12
+
+
+DURING_THE_LAST_DAY = datetime(2026, 5, 2, 15, 0, tzinfo=UTC)
+
+
+def test_todays_partial_day_is_marked_on_the_day_charts(warehouse: Path) -> None:
+    charts = charts_of(warehouse, now=DURING_THE_LAST_DAY)
+    for kind in ("failure_rate", "outcomes"):
+        assert charts[kind].partial_day == date(2026, 5, 2)
+        assert charts[kind].x_ticks == (
+            (date(2026, 5, 1), "May 1"),
+            (date(2026, 5, 2), "May 2\ntoday (partial)"),
+        )
+    assert charts["durations"].partial_day is None and charts["scores"].partial_day is None
+
+
+def test_a_window_that_ended_before_today_has_no_partial_day(warehouse: Path) -> None:
+    assert [chart.partial_day for chart in charts_of(warehouse, now=NOW).values()] == [None] * 4
+
+
+def test_the_partial_day_is_drawn_hatched_and_dashed(warehouse: Path) -> None:
+    charts = charts_of(warehouse, now=DURING_THE_LAST_DAY)
+    bars = figure(charts["outcomes"]).axes[0].patches
+    assert {bar.get_hatch() for bar in bars if bar.get_x() > mdates.date2num(date(2026, 5, 2))} == {"///"}
+    assert {bar.get_hatch() for bar in bars if bar.get_x() < mdates.date2num(date(2026, 5, 2))} == {None}
+    lines = figure(charts["failure_rate"]).axes[0].get_lines()
+    assert any(line.get_linestyle() == "--" for line in lines)
