@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from pipelines.report import Window, load_report, render_html
+from pipelines.report import Window, chart_data, load_report, render_html
 
 WINDOW = Window(date(2026, 5, 1), date(2026, 5, 2))
 NOW = datetime(2026, 5, 3, 8, 0, tzinfo=UTC)
+DURING_THE_LAST_DAY = datetime(2026, 5, 2, 15, 0, tzinfo=UTC)
 WIDTH, HEIGHT = 1200, 2400
 BAND = 100  # screenshot rows are judged in bands of this many pixels
 
@@ -66,6 +67,12 @@ def distinct_colours(pixels: np.ndarray) -> int:
     return len(np.unique(levels[:, 0] * 1024 + levels[:, 1] * 32 + levels[:, 2]))
 
 
+def pixels_of(pixels: np.ndarray, colour: str) -> int:
+    """Pixels within a small tolerance of a '#rrggbb' colour."""
+    rgb = np.array([int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int((np.abs(pixels - rgb).max(axis=2) < 0.03).sum())
+
+
 def coloured_bands(pixels: np.ndarray) -> int:
     """Horizontal bands of the page holding at least 300 coloured pixels (a chart's lines or bars)."""
     mask = colourful(pixels)
@@ -84,6 +91,23 @@ def test_the_charts_are_drawn_in_chromium(charted_page: str, tmp_path: Path) -> 
     assert coloured_bands(pixels) >= 8  # four charts of about 400 px each, each with colour across bands
     lower = pixels[HEIGHT // 2 :]
     assert (lower.min(axis=2) < 0.5).sum() > 5_000  # dark pixels below the charts: axes and table text
+
+
+def test_workflows_are_drawn_in_their_own_colours(charted_page: str, tmp_path: Path) -> None:
+    pixels = screenshot(charted_page, tmp_path)
+    for workflow, colour in chart_data.stable_colours(["wf_a", "wf_b", "wf_c"]).items():
+        assert pixels_of(pixels, colour) > 100, workflow  # its lines and legend entries
+
+
+def test_a_page_with_todays_partial_day_and_a_cut_legend_draws_its_charts(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chart_data, "CHART_WORKFLOWS", 2)
+    page = render_html(load_report(warehouse, WINDOW, now=DURING_THE_LAST_DAY))
+    assert "2 busiest of 3 workflows" in page
+    pixels = screenshot(page, tmp_path)
+    assert colourful(pixels).sum() > 20_000
+    assert coloured_bands(pixels) >= 8
 
 
 def test_a_page_without_charts_does_not_pass_the_check(empty_warehouse: Path, tmp_path: Path) -> None:
