@@ -114,7 +114,7 @@ def subset_note(shown: int, total: int, which: str, what: str) -> str | None:
 def failure_rate_chart(
     daily: Sequence[Mapping[str, Any]], workflows: Sequence[str], today: date | None = None
 ) -> Chart:
-    """Daily failure rate (%) of each of the workflows, one line each; days without a rate are gaps."""
+    """Daily failure rate (%) of each of the workflows, one line each through the days that have a rate."""
     colours = stable_colours(workflows)
     points: dict[str, list[tuple[date, float]]] = {wf: [] for wf in workflows}
     days: set[date] = set()
