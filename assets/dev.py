@@ -1,7 +1,7 @@
 """`retab-warehouse dev` (`make dev`): the Dagster UI against the embedded Retab API simulator.
 
     this process ─┬─ simulator thread on 127.0.0.1:<free port>  (seeded, mixed shape, 14 days, realtime clock)
-                  ├─ seed: sync the simulated days not yet materialized (in-process, same Dagster instance)
+                  ├─ seed: sync the simulated days not yet materialized, then the views (assets/dev_seed.py)
                   └─ child: dagster dev -w <home>/workspace.yaml
                              env RETAB_API_BASE_URL / RETAB_API_KEY -> the simulator,
                                  RETAB_DUCKDB_PATH -> warehouse/dev.duckdb, DAGSTER_HOME -> .dagster/dev
@@ -87,29 +87,6 @@ def banner(
     )
 
 
-def seed_days(first: date, last: date) -> int:
-    """Materialize the simulated days the dev instance has not materialized yet; return how many."""
-    import dagster as dg
-
-    from assets.definitions import defs
-    from assets.partitions import range_tags
-    from assets.retab import ENDPOINT_KEYS
-
-    wanted = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    with dg.DagsterInstance.get() as instance:
-        done = [set(instance.get_materialized_partitions(key)) for key in ENDPOINT_KEYS.values()]
-        missing = [day for day in wanted if any(day.isoformat() not in keys for keys in done)]
-        if not missing:
-            return 0
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = defs.resolve_job_def("retab_sync").execute_in_process(
-            run_config=quiet, instance=instance, tags=range_tags(missing[0], last), raise_on_error=False
-        )
-    if not result.success:
-        print("  (the seed sync failed; see its run in the UI)", file=sys.stderr)
-    return len(wanted) - wanted.index(missing[0])
-
-
 def _reset_signals() -> None:
     """In the child: default SIGINT/SIGTERM handling, even if this process was started with them ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -129,6 +106,7 @@ def run_dev(
     seed: bool = True,
 ) -> int:
     """Start the simulator, seed the dev warehouse, and run `dagster dev` until it exits or Ctrl-C."""
+    from assets.dev_seed import seed_instance
     from retab_sim import SimConfig, run_simulator
 
     home, warehouse = home.absolute(), warehouse.absolute()
@@ -168,7 +146,7 @@ def run_dev(
             print(
                 f"Seeding: syncing the simulated days {first} .. {today - timedelta(days=1)}...", flush=True
             )
-            count = seed_days(first, today - timedelta(days=1))
+            count = seed_instance(first, today - timedelta(days=1))
             print(f"Seeded {count} day(s); starting dagster dev...", flush=True)
         return _run_dagster_dev(host, port, workspace, env)
 
