@@ -13,15 +13,20 @@ $DAGSTER_HOME), so simulated data never mixes with real data. No API key is need
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+
+from pipelines.config import DEFAULT_DEV_PORT
+from pipelines.errors import EXIT_FIX_FIRST
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_HOME = PROJECT_ROOT / ".dagster" / "dev"
@@ -30,6 +35,7 @@ DEV_SEED = 20260501
 DEV_DAYS = 14
 LOCATION_NAME = "retab_warehouse_embedded_simulator"
 STOP_TIMEOUT = 30.0
+PORTS_TRIED = 100  # how far above a taken port to look for a free one to suggest
 
 
 def dev_environment(
@@ -87,6 +93,33 @@ def banner(
     )
 
 
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why the webserver could not listen on host:port, or None; binds as uvicorn does (SO_REUSEADDR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """What to tell the user when `dagster dev` could not serve the UI on host:port, or None."""
+    error = bind_error(host, port)
+    if error is None:
+        return None
+    if error.errno != errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port} ({error.strerror}); run `retab-warehouse dev --port N`"
+    above = range(port + 1, min(port + PORTS_TRIED, 65536))
+    free = next((str(p) for p in above if bind_error(host, p) is None), "N")
+    return (
+        f"port {port} is in use (another dagster dev?); stop it or run `retab-warehouse dev --port {free}` "
+        f"(or `make dev PORT={free}`)"
+    )
+
+
 def _reset_signals() -> None:
     """In the child: default SIGINT/SIGTERM handling, even if this process was started with them ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -96,7 +129,7 @@ def _reset_signals() -> None:
 def run_dev(
     *,
     host: str = "127.0.0.1",
-    port: int = 3000,
+    port: int = DEFAULT_DEV_PORT,
     home: Path = DEV_HOME,
     warehouse: Path = DEV_WAREHOUSE,
     days: int = DEV_DAYS,
@@ -106,6 +139,10 @@ def run_dev(
     seed: bool = True,
 ) -> int:
     """Start the simulator, seed the dev warehouse, and run `dagster dev` until it exits or Ctrl-C."""
+    problem = port_problem(host, port)  # before anything starts: dagster dev would run on without a UI
+    if problem:
+        print(f"retab-warehouse dev: {problem}", file=sys.stderr)
+        return EXIT_FIX_FIRST
     from assets.dev_seed import seed_instance
     from retab_sim import SimConfig, run_simulator
 
@@ -190,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m assets.dev`: run_dev with its knobs exposed (tests use a free port and tmp paths)."""
     parser = argparse.ArgumentParser(prog="python -m assets.dev", description=run_dev.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--port", type=int, default=DEFAULT_DEV_PORT)
     parser.add_argument("--home", type=Path, default=DEV_HOME, help="DAGSTER_HOME for the dev instance")
     parser.add_argument("--warehouse", type=Path, default=DEV_WAREHOUSE, help="the dev DuckDB file")
     parser.add_argument("--days", type=int, default=DEV_DAYS)
