@@ -40,8 +40,10 @@ soak: $(VENV)/.dev
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
 
+# The Dagster UI's port: `make dev PORT=3001` when 3000 is taken (`:=`: an exported PORT is ignored).
+PORT := 3000
 dev: $(VENV)/.runtime
-	$(BIN)/retab-warehouse dev
+	$(BIN)/retab-warehouse dev --port $(PORT)
 
 # Re-pin after editing pyproject.toml dependencies.
 lock: $(UV)

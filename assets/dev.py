@@ -1,7 +1,7 @@
 """`retab-warehouse dev` (`make dev`): the Dagster UI against the embedded Retab API simulator.
 
     this process ─┬─ simulator thread on 127.0.0.1:<free port>  (seeded, mixed shape, 14 days, realtime clock)
-                  ├─ seed: sync the simulated days not yet materialized (in-process, same Dagster instance)
+                  ├─ seed: sync the simulated days not yet materialized, then the views (assets/dev_seed.py)
                   └─ child: dagster dev -w <home>/workspace.yaml
                              env RETAB_API_BASE_URL / RETAB_API_KEY -> the simulator,
                                  RETAB_DUCKDB_PATH -> warehouse/dev.duckdb, DAGSTER_HOME -> .dagster/dev
@@ -13,15 +13,20 @@ $DAGSTER_HOME), so simulated data never mixes with real data. No API key is need
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+
+from pipelines.config import DEFAULT_DEV_PORT
+from pipelines.errors import EXIT_FIX_FIRST
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_HOME = PROJECT_ROOT / ".dagster" / "dev"
@@ -30,6 +35,7 @@ DEV_SEED = 20260501
 DEV_DAYS = 14
 LOCATION_NAME = "retab_warehouse_embedded_simulator"
 STOP_TIMEOUT = 30.0
+PORTS_TRIED = 100  # how far above a taken port to look for a free one to suggest
 
 
 def dev_environment(
@@ -87,27 +93,31 @@ def banner(
     )
 
 
-def seed_days(first: date, last: date) -> int:
-    """Materialize the simulated days the dev instance has not materialized yet; return how many."""
-    import dagster as dg
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why the webserver could not listen on host:port, or None; binds as uvicorn does (SO_REUSEADDR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None
 
-    from assets.definitions import defs
-    from assets.partitions import range_tags
-    from assets.retab import ENDPOINT_KEYS
 
-    wanted = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    with dg.DagsterInstance.get() as instance:
-        done = [set(instance.get_materialized_partitions(key)) for key in ENDPOINT_KEYS.values()]
-        missing = [day for day in wanted if any(day.isoformat() not in keys for keys in done)]
-        if not missing:
-            return 0
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = defs.resolve_job_def("retab_sync").execute_in_process(
-            run_config=quiet, instance=instance, tags=range_tags(missing[0], last), raise_on_error=False
-        )
-    if not result.success:
-        print("  (the seed sync failed; see its run in the UI)", file=sys.stderr)
-    return len(wanted) - wanted.index(missing[0])
+def port_problem(host: str, port: int) -> str | None:
+    """What to tell the user when `dagster dev` could not serve the UI on host:port, or None."""
+    error = bind_error(host, port)
+    if error is None:
+        return None
+    if error.errno != errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port} ({error.strerror}); run `retab-warehouse dev --port N`"
+    above = range(port + 1, min(port + PORTS_TRIED, 65536))
+    free = next((str(p) for p in above if bind_error(host, p) is None), "N")
+    return (
+        f"port {port} is in use (another dagster dev?); stop it or run `retab-warehouse dev --port {free}` "
+        f"(or `make dev PORT={free}`)"
+    )
 
 
 def _reset_signals() -> None:
@@ -119,7 +129,7 @@ def _reset_signals() -> None:
 def run_dev(
     *,
     host: str = "127.0.0.1",
-    port: int = 3000,
+    port: int = DEFAULT_DEV_PORT,
     home: Path = DEV_HOME,
     warehouse: Path = DEV_WAREHOUSE,
     days: int = DEV_DAYS,
@@ -129,6 +139,11 @@ def run_dev(
     seed: bool = True,
 ) -> int:
     """Start the simulator, seed the dev warehouse, and run `dagster dev` until it exits or Ctrl-C."""
+    problem = port_problem(host, port)  # before anything starts: dagster dev would run on without a UI
+    if problem:
+        print(f"retab-warehouse dev: {problem}", file=sys.stderr)
+        return EXIT_FIX_FIRST
+    from assets.dev_seed import seed_instance
     from retab_sim import SimConfig, run_simulator
 
     home, warehouse = home.absolute(), warehouse.absolute()
@@ -168,7 +183,7 @@ def run_dev(
             print(
                 f"Seeding: syncing the simulated days {first} .. {today - timedelta(days=1)}...", flush=True
             )
-            count = seed_days(first, today - timedelta(days=1))
+            count = seed_instance(first, today - timedelta(days=1))
             print(f"Seeded {count} day(s); starting dagster dev...", flush=True)
         return _run_dagster_dev(host, port, workspace, env)
 
@@ -212,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m assets.dev`: run_dev with its knobs exposed (tests use a free port and tmp paths)."""
     parser = argparse.ArgumentParser(prog="python -m assets.dev", description=run_dev.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--port", type=int, default=DEFAULT_DEV_PORT)
     parser.add_argument("--home", type=Path, default=DEV_HOME, help="DAGSTER_HOME for the dev instance")
     parser.add_argument("--warehouse", type=Path, default=DEV_WAREHOUSE, help="the dev DuckDB file")
     parser.add_argument("--days", type=int, default=DEV_DAYS)

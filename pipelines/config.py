@@ -30,6 +30,7 @@ DEFAULT_MAX_ATTEMPTS = 8  # per request, for transient faults
 DEFAULT_MAX_RETRY_SECONDS = 300.0  # time budget for retrying one request
 DEFAULT_LOCK_WAIT = 60.0  # seconds a writer waits for another holder of the warehouse file
 DEFAULT_LOOKBACK_DAYS = 14
+DEFAULT_DEV_PORT = 3000  # the Dagster UI of `retab-warehouse dev`
 
 PARTITIONS_START_ENV = "RETAB_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2026-01-01"

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from pipelines.cli.arguments import parse_day, positive_int, positive_number, seconds
+from pipelines.cli.arguments import parse_day, port_number, positive_int, positive_number, seconds
+from pipelines.config import DEFAULT_DEV_PORT
 from pipelines.endpoints import ENDPOINTS
 
 ENDPOINT_CHOICES = (*ENDPOINTS, "all")
@@ -87,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="failure rates, durations and scores: terminal and HTML")
     _add_lazy_arguments(report, "pipelines.cli.report_command")
 
-    commands.add_parser("dev", help="start the Dagster UI against the embedded simulator")
+    dev = commands.add_parser("dev", help="start the Dagster UI against the embedded simulator")
+    dev.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_DEV_PORT,
+        help=f"the Dagster UI's port ({DEFAULT_DEV_PORT}); taken, it stops at once and says so",
+    )
     return parser
 
 
@@ -106,11 +113,11 @@ def check_sync_days(parser: argparse.ArgumentParser, start: date, end: date) -> 
         parser.error(f"--end {end} is after today ({today}, UTC): there is nothing to sync yet")
 
 
-def run_dev_process() -> int:
+def run_dev_process(port: int) -> int:
     """Hand over to the Dagster-side supervisor (`python -m assets.dev`): the engine imports no Dagster."""
     import os
 
-    os.execv(sys.executable, [sys.executable, "-m", "assets.dev"])
+    os.execv(sys.executable, [sys.executable, "-m", "assets.dev", "--port", str(port)])
     return 0  # not reached: execv replaces this process
 
 
@@ -138,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args)
     if args.command == "dev":
-        return run_dev_process()
+        return run_dev_process(args.port)
     return int(importlib.import_module(args.module).run(args))
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "parse_day",
+    "port_number",
     "positive_int",
     "positive_number",
     "seconds",
@@ -45,6 +46,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535, for argparse."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: give 1 to 65535")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -38,6 +39,21 @@ def test_definitions_hold_both_assets_their_checks_the_job_and_two_schedules() -
         }
     assert defs.resolve_job_def("retab_sync") is not None
     assert {s.name for s in defs.schedules or []} == {"retab_nightly", "retab_today"}
+
+
+def test_assets_a_backfill_can_select_together_share_one_backfill_policy_and_no_job_warns() -> None:
+    graph = defs.resolve_asset_graph()
+    policies = {node.key: node.backfill_policy for node in graph.asset_nodes if node.is_partitioned}
+    assert set(policies.values()) == {dg.BackfillPolicy.single_run()}, policies
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jobs = [job.name for job in defs.get_repository_def().get_all_jobs()]
+        everything = dg.define_asset_job("every_asset", selection=dg.AssetSelection.all()).resolve(graph)
+        raw = dg.define_asset_job("raw_backfill", selection=[WORKFLOW_RUNS_KEY, EXPERIMENT_RUNS_KEY])
+        backfill = raw.resolve(graph)
+    assert "retab_sync" in jobs and everything.partitions_def == backfill.partitions_def == DAILY
+    assert [str(w.message) for w in caught if "varying BackfillPolicies" in str(w.message)] == []
 
 
 def test_partitions_are_utc_days_from_the_configured_start_and_include_today() -> None:

@@ -152,6 +152,7 @@ def test_make_dev_loads_the_code_location_and_a_ui_backfill_fills_duckdb(dev_ser
         return bool(entry) and entry["loadStatus"] == "LOADED"
 
     dev_server.wait_for("the code location to load", location_loaded, timeout=120)
+    assert f"Dagster UI  {dev_server.url}" in dev_server.log.read_text(), "the banner names the port in use"
 
     today = datetime.now(UTC).date()
     days = [str(today - timedelta(days=2)), str(today - timedelta(days=1))]

@@ -193,7 +193,8 @@ def _after_first_sync(day: date, hours: int = 1) -> datetime:
 def test_checks_run_after_a_sync_and_a_failing_blocking_check_holds_back_downstream(
     resources, instance: dg.DagsterInstance, warehouse_path: Path
 ) -> None:
-    @dg.asset(deps=[WORKFLOW_RUNS_KEY], partitions_def=DAILY)
+    # the raw assets' backfill policy: assets run together share one (else Dagster warns of varying ones)
+    @dg.asset(deps=[WORKFLOW_RUNS_KEY], partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
     def downstream_report() -> None:
         """Stands for the analytics assets that read retab.workflow_runs."""
 
