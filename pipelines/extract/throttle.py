@@ -42,6 +42,7 @@ PROBE = 0.005  # the rate's growth per second of successes, as a fraction of its
 LIMIT_MARGIN = 0.95  # the pace kept under an estimated or announced limit
 MIN_INTERVAL = 0.5  # seconds of accepted requests needed to estimate the limit from them
 MIN_RATE = 0.5  # requests/s: the lowest the rate goes, however often it is refused
+MIN_EVIDENCE = 4  # accepted requests needed before the first refusal says anything of the limit
 MEASURE_SECONDS = 1.0  # the sending rate is measured over this trailing window
 _EPOCH_SECONDS = 1e9  # an X-RateLimit-Reset above this is a Unix time, not a delay
 
@@ -171,7 +172,9 @@ class AdaptiveRate:
             interval = now - since  # the hold included: the quota refilled during it
             accepted = LIMIT_MARGIN * self._accepted / max(interval, MIN_INTERVAL)
             if first:  # the rate it was sent at was the windows' concurrency, not a limit found
-                target = min(self._beta * min(self._rate, self._measured(now)), accepted)
+                target = self._beta * min(self._rate, self._measured(now))
+                if self._accepted >= MIN_EVIDENCE:  # a refusal of the very first requests says little
+                    target = min(target, accepted)
             else:
                 target = accepted if interval >= MIN_INTERVAL else self._beta * self._rate
             self._rate = max(min(target, self._rate), MIN_RATE)

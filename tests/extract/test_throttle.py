@@ -74,6 +74,16 @@ def test_a_first_refusal_after_few_acceptances_cuts_to_what_was_accepted() -> No
     assert rate.rate == pytest.approx(0.95 * 5 / 0.5)  # 5 accepted in (at least) half a second
 
 
+def test_a_refusal_of_the_very_first_requests_does_not_collapse_the_rate() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = [rate.acquire() for _ in range(12)]  # the first requests of 12 walkers, none answered yet
+    clock.now += 0.05
+    rate.on_throttle(starts[0], retry_after=0.2)  # a 429 with nothing accepted: no evidence of a limit
+    assert rate.rate > 10 * 0.5  # was cut to the floor (0.5/s): a nightly then crawled for minutes
+    assert rate.rate == pytest.approx(0.7 * 12 / 0.25, rel=0.05)  # beta of the rate it was sent at
+
+
 def test_refusals_of_requests_already_in_flight_are_one_event() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
@@ -111,8 +121,9 @@ def test_a_second_refusal_sets_the_rate_under_what_the_api_accepted_in_between()
 def test_the_rate_never_runs_away_from_what_the_client_really_sends() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
-    starts = send(rate, clock, 20, 0.05)
+    starts = served(rate, clock, 4, 1.0)  # 4 accepted in 4 s: the refusal sets ~1 request/s
     rate.on_throttle(starts[-1])
+    assert rate.rate < 1
     for _ in range(100):  # a slow client: 2 requests/s for 50 s
         rate.acquire()
         rate.on_success()
