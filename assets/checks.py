@@ -6,7 +6,7 @@
 | created_date_in_partition  | the run's days (else all)     | created_date is not the UTC day of created_at |
 | rejected_share             | the run's days (else all)     | a day rejected more than the threshold      |
 | partitions_complete        | the run's days (else all)     | a day's last sync did not commit a full walk |
-| no_stale_open_runs (WARN)  | whole table                   | runs older than the lookback are still open |
+| no_stale_open_runs (WARN)  | whole table                   | open runs the nightly no longer settles     |
 
 The first four are blocking: a downstream asset does not run on data they reject. The evaluation
 functions take a DuckDB connection and return a CheckOutcome, so tests run them on a hand-made file.
@@ -14,7 +14,7 @@ functions take a DuckDB connection and return a CheckOutcome, so tests run them 
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import dagster as dg
@@ -46,7 +46,7 @@ class Scope:
 
     days: list[date] | None
     today: date
-    lookback_days: int
+    settle_horizon_days: int | None  # None: the nightly settles open runs at any age
     rejected_share_max: float
 
 
@@ -188,35 +188,46 @@ def _sync_problem(latest: tuple[str, bool | None] | None) -> str | None:
     return None
 
 
+STALE_AFTER = timedelta(days=2)  # an open run not looked at for this long: the nightly is not settling it
+
+
 def no_stale_open_runs(con: duckdb.DuckDBPyConnection, endpoint: Endpoint, scope: Scope) -> CheckOutcome:
-    """No run older than the lookback is still pending/running: the nightly schedule no longer revisits it."""
-    cutoff = scope.today - timedelta(days=scope.lookback_days)
+    """No open run lies beyond the nightly's reach: older than the settling horizon, or (no horizon)
+    not looked at for STALE_AFTER, as when the nightly stopped running."""
+    horizon = scope.settle_horizon_days
+    if horizon is not None:
+        cutoff = scope.today - timedelta(days=horizon)
+        where, params = "created_date < ?", [cutoff]
+        reach = f"created before {cutoff} (the {horizon}-day horizon)"
+    else:
+        checked = datetime.combine(scope.today, time(0), tzinfo=UTC) - STALE_AFTER
+        where, params = "synced_at < ?", [checked]
+        reach = f"not looked at since {checked:%Y-%m-%d %H:%M} UTC"
     rows = con.execute(
         f"""
         SELECT coalesce(status, '(none)') AS status, count(*), min(created_date)
         FROM {_table(endpoint.table)}
-        WHERE created_date < ? AND (status IS NULL OR NOT list_contains(?::VARCHAR[], status))
+        WHERE {where} AND (status IS NULL OR NOT list_contains(?::VARCHAR[], status))
         GROUP BY 1 ORDER BY 2 DESC
         """,
-        [cutoff, sorted(endpoint.terminal_statuses)],
+        [*params, sorted(endpoint.terminal_statuses)],
     ).fetchall()
     count = sum(n for _, n, _ in rows)
     metadata: dict[str, Any] = {
         "stale_open_runs": dg.MetadataValue.int(count),
-        "cutoff": dg.MetadataValue.text(cutoff.isoformat()),
+        "cutoff": dg.MetadataValue.text(str(params[0])),
     }
     if not count:
-        return CheckOutcome(True, f"no open run created before {cutoff}", metadata)
+        return CheckOutcome(True, f"no open run {reach}", metadata)
     oldest = min(first for _, _, first in rows)
     metadata["by_status"] = dg.MetadataValue.json({status: n for status, n, _ in rows})
     metadata["oldest_day"] = dg.MetadataValue.text(str(oldest))
-    return CheckOutcome(
-        False,
-        f"{count} run(s) created before {cutoff} (the {scope.lookback_days}-day lookback) are still "
-        f"open; the nightly schedule no longer re-syncs them. If they have finished, re-sync their "
-        f"days (oldest {oldest}).",
-        metadata,
+    advice = (
+        "the nightly no longer settles them; widen the horizon or re-sync their days"
+        if horizon is not None
+        else "is the nightly schedule running? `retab-warehouse sync` (no dates) settles them"
     )
+    return CheckOutcome(False, f"{count} open run(s) {reach} (oldest day {oldest}): {advice}.", metadata)
 
 
 Evaluation = Callable[[duckdb.DuckDBPyConnection, Endpoint, Scope], CheckOutcome]
@@ -241,7 +252,7 @@ CHECKS: dict[str, tuple[Evaluation, bool, str]] = {
     "no_stale_open_runs": (
         no_stale_open_runs,
         False,
-        "No run older than the lookback is still open (the nightly schedule stops revisiting it).",
+        "No open run lies beyond the nightly's reach (the settling horizon, or two days unchecked).",
     ),
 }
 
@@ -266,7 +277,7 @@ def warehouse_checks(endpoint: Endpoint, asset_key: dg.AssetKey) -> dg.AssetChec
         scope = Scope(
             days=run_days(context.run.tags),
             today=datetime.now(UTC).date(),
-            lookback_days=warehouse.lookback_days,
+            settle_horizon_days=warehouse.settle_horizon_days,
             rejected_share_max=rejected_share_max(),
         )
         selected = {key.name for key in context.selected_asset_check_keys}

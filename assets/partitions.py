@@ -13,6 +13,9 @@ from pipelines.config import partitions_start
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# How a run's days are synced (pipelines.sync.plan): "incremental" (the schedules' nightly and
+# today runs), "reconcile"; without the tag (a UI launch or backfill) every day is walked again.
+MODE_TAG = "retab/mode"
 
 
 def daily_partitions(start: date) -> dg.DailyPartitionsDefinition:

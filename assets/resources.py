@@ -62,10 +62,11 @@ class WarehouseResource(dg.ConfigurableResource):
     lock_wait: float = Field(
         default=_DEFAULTS.lock_wait, ge=0, description="Seconds to wait for another holder of the file."
     )
-    lookback_days: int = Field(
-        default=_DEFAULTS.lookback_days,
+    settle_horizon_days: int | None = Field(
+        default=_DEFAULTS.settle_horizon_days,
         ge=1,
-        description="Days back that the nightly schedule re-syncs while they hold unfinished runs.",
+        description="Open runs older than this many days are no longer settled by the nightly "
+        "(None, the default: settled at any age).",
     )
 
     def file(self, environ: Mapping[str, str] | None = None) -> Path:
@@ -95,5 +96,5 @@ def sync_settings(
         max_attempts=api.max_attempts,
         max_retry_seconds=api.max_retry_seconds,
         lock_wait=warehouse.lock_wait,
-        lookback_days=warehouse.lookback_days,
+        settle_horizon_days=warehouse.settle_horizon_days,
     )

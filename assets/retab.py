@@ -1,6 +1,8 @@
 """The Retab sync assets: one partition per UTC day, filled by the same engine as the CLI
 (`pipelines.sync.orchestrator.sync`).
 
+A run tagged `retab/mode` (the schedules) brings its days up to date at the least cost
+(pipelines.sync.plan); a run without it (a UI launch or backfill) walks each day again.
 A range of days (a backfill) is one run and one step (BackfillPolicy.single_run): the engine fetches
 `concurrency` days at once and commits each day in its own transaction as it completes. Every
 asset and check that opens the DuckDB file is in pool "retab_warehouse" (limit 1 in dagster.yaml),
@@ -10,11 +12,12 @@ because DuckDB allows one writer per file.
 import dagster as dg
 
 from assets.materializations import PartitionRecorder
-from assets.partitions import DAILY
+from assets.partitions import DAILY, MODE_TAG
 from assets.resources import RetabApiResource, WarehouseResource
 from pipelines.endpoints import ENDPOINTS, EXPERIMENT_RUNS, WORKFLOW_RUNS, Endpoint
 from pipelines.load.contract import documented_columns
 from pipelines.sync.orchestrator import sync
+from pipelines.sync.plan import REFRESH
 
 GROUP = "retab"
 POOL = "retab_warehouse"
@@ -53,9 +56,14 @@ def sync_asset(endpoint: Endpoint, key: dg.AssetKey, description: str) -> dg.Ass
         context: dg.AssetExecutionContext, retab_api: RetabApiResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         recorder = PartitionRecorder(context, endpoint, retab_api, warehouse)
+        mode = context.run.tags.get(MODE_TAG, REFRESH)
         with recorder.failures():
             report = sync(
-                recorder.settings, [endpoint], recorder.days_to_fetch(), on_partition=recorder.record
+                recorder.settings,
+                [endpoint],
+                recorder.days_to_fetch(),
+                mode=mode,
+                on_partition=recorder.record,
             )
         return recorder.result(report)
 

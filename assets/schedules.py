@@ -1,27 +1,30 @@
-"""The sync job and its schedules: nightly (yesterday + days still settling) and, optionally, today.
+"""The sync job and its schedules: nightly, weekly reconciliation, and, optionally, today.
 
-Nightly at 02:15 UTC, running by default: for each endpoint, yesterday plus every day within the
-lookback that is not settled (`load.unsettled_days`): it holds unfinished runs or its last sync
-failed, or its last sync started before the day was over (a partial day, e.g. from the
-`retab_today` schedule, whose nightly sync was missed). Consecutive days become one single-run
-range, so a typical night is one run per endpoint, and late status changes land without manual work.
+Nightly at 02:15 UTC, running by default: the days `retab-warehouse sync` (no dates) would bring up
+to date (`pipelines.sync.orchestrator.nightly_days`, the one definition): every day since the last
+complete one up to today, every day holding open runs (any age, within an optional horizon),
+every day whose last attempt failed. Consecutive days become one single-run range; the runs are
+tagged incremental, so each day costs what `pipelines.sync.plan` says (a tail walk, a GET per open
+run, or nothing). Weekly (Sunday 03:30 UTC), `retab_reconcile` re-walks the last 30 settled days
+and reports what changed (deletions, re-scored experiment runs).
 """
 
 import logging
-from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import contiguous_ranges, day_key, range_tags
+from assets.partitions import MODE_TAG, contiguous_ranges, day_key, range_tags
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
 from pipelines.config import TODAY_EVERY_ENV, partitions_start, today_every_minutes
 from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
-from pipelines.load.partitions import unsettled_days
+from pipelines.sync.orchestrator import nightly_days
+from pipelines.sync.plan import DEFAULT_RECONCILE_DAYS, INCREMENTAL, RECONCILE
 
 NIGHTLY_CRON = "15 2 * * *"
+RECONCILE_CRON = "30 3 * * 0"
 SCHEDULE_LOCK_WAIT = 20.0  # a tick must answer well within Dagster's schedule timeout
 
 sync_job = dg.define_asset_job(
@@ -31,29 +34,20 @@ sync_job = dg.define_asset_job(
 )
 
 
-def nightly_days(
-    yesterday: date, open_days: Mapping[str, Sequence[date]], first_day: date
-) -> dict[str, list[date]]:
-    """Per endpoint: yesterday and the open days before it, none before the first partition."""
-    return {
-        endpoint: sorted(day for day in {yesterday, *days} if first_day <= day <= yesterday)
-        for endpoint, days in open_days.items()
-    }
-
-
 def read_unsettled_days(
     warehouse: WarehouseResource, today: date, log: logging.Logger | None = None
 ) -> dict[str, list[date]]:
-    """Days within the lookback that are not settled; none when the file cannot be read."""
-    since = today - timedelta(days=warehouse.lookback_days)
+    """The days the nightly brings up to date, per endpoint; none when the file cannot be read."""
     try:
         with warehouse.reader(lock_wait=min(warehouse.lock_wait, SCHEDULE_LOCK_WAIT)) as con:
-            return {name: unsettled_days(con, name, since) for name in ENDPOINTS}
+            return nightly_days(
+                con, list(ENDPOINTS.values()), today, horizon_days=warehouse.settle_horizon_days
+            )
     except WarehouseMissing:
         return {name: [] for name in ENDPOINTS}
     except (WarehouseLocked, WarehouseUnreadable) as error:
         if log is not None:
-            log.warning(f"syncing yesterday only; could not read the open days: {error}")
+            log.warning(f"syncing yesterday only; could not read the warehouse's days: {error}")
         return {name: [] for name in ENDPOINTS}
 
 
@@ -62,8 +56,13 @@ def nightly_run_requests(
 ) -> list[dg.RunRequest]:
     """One single-run range per endpoint and run of consecutive days to (re-)sync."""
     today = scheduled.date()
+    yesterday = today - timedelta(days=1)
     unsettled = read_unsettled_days(warehouse, today, log)
-    plan = nightly_days(today - timedelta(days=1), unsettled, partitions_start())
+    first = partitions_start()
+    plan = {
+        name: sorted({d for d in {yesterday, *days} if first <= d <= today})
+        for name, days in unsettled.items()
+    }
     requests = []
     for endpoint, days in plan.items():
         key = ENDPOINT_KEYS[endpoint]
@@ -72,7 +71,7 @@ def nightly_run_requests(
                 dg.RunRequest(
                     run_key=f"nightly:{today}:{key.to_user_string()}:{first}...{last}",
                     asset_selection=[key],
-                    tags={**range_tags(first, last), "retab/trigger": "nightly"},
+                    tags={**range_tags(first, last), "retab/trigger": "nightly", MODE_TAG: INCREMENTAL},
                 )
             )
     return requests
@@ -84,7 +83,7 @@ def nightly_run_requests(
     execution_timezone="UTC",
     job=sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="02:15 UTC: sync yesterday, and re-sync the days of the lookback that are not settled.",
+    description="02:15 UTC: what `retab-warehouse sync` does: new days, open runs of any age, failed days.",
 )
 def retab_nightly(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource) -> list[dg.RunRequest]:
     return nightly_run_requests(context.scheduled_execution_time, warehouse, context.log)
@@ -105,4 +104,34 @@ def every_minutes_cron(minutes: int) -> str:
 )
 def retab_today(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     today = context.scheduled_execution_time.date()
-    return dg.RunRequest(partition_key=day_key(today), tags={"retab/trigger": "today"})
+    return dg.RunRequest(partition_key=day_key(today), tags={"retab/trigger": "today", MODE_TAG: INCREMENTAL})
+
+
+def reconcile_run_requests(scheduled: datetime) -> list[dg.RunRequest]:
+    """One single-run range per endpoint over the last DEFAULT_RECONCILE_DAYS days before today."""
+    today = scheduled.date()
+    first = max(partitions_start(), today - timedelta(days=DEFAULT_RECONCILE_DAYS))
+    last = today - timedelta(days=1)
+    if last < first:
+        return []
+    return [
+        dg.RunRequest(
+            run_key=f"reconcile:{today}:{key.to_user_string()}",
+            asset_selection=[key],
+            tags={**range_tags(first, last), "retab/trigger": "reconcile", MODE_TAG: RECONCILE},
+        )
+        for key in ENDPOINT_KEYS.values()
+    ]
+
+
+@dg.schedule(
+    name="retab_reconcile",
+    cron_schedule=RECONCILE_CRON,
+    execution_timezone="UTC",
+    job=sync_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=f"Sundays 03:30 UTC: re-walk the last {DEFAULT_RECONCILE_DAYS} days to pick up deleted runs "
+    "and changed finished runs (re-scored experiment runs); each day's changes are in its metadata.",
+)
+def retab_reconcile(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    return reconcile_run_requests(context.scheduled_execution_time)

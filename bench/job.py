@@ -5,7 +5,8 @@
 
 Peak RSS is the child's VmHWM, read by the child itself when the job is done: the high-water mark
 of its own address space, unlike ru_maxrss, which a vfork'ed child inherits from its parent.
-Kinds: `sync` (pipelines.sync.orchestrator.sync against a running simulator), `dlt` (dlt's rest_api source
+Kinds: `sync` (pipelines.sync.orchestrator.sync against a running simulator), `killed_sync` (the
+same, SIGKILLed at its Nth request), `dlt` (dlt's rest_api source
 into DuckDB, the comparison of issue 7), and bench.flatten_load's two sides on saved page bytes.
 """
 
@@ -73,15 +74,20 @@ def sync_job(spec: dict[str, Any]) -> dict[str, Any]:
         duckdb_path=Path(spec["db"]),
         **({"concurrency": spec["concurrency"]} if "concurrency" in spec else {}),
     )  # every other setting at the product's default, as a user runs it
-    days = [date.fromisoformat(day) for day in spec["days"]]
+    days = None if spec.get("days") is None else [date.fromisoformat(day) for day in spec["days"]]
+    options: dict[str, Any] = {k: spec[k] for k in ("mode", "reconcile_days") if k in spec}
+    if "today" in spec:  # a simulated world's day (its clock is not the wall clock)
+        options["today"] = date.fromisoformat(spec["today"])
     rss_before = status_mb("VmRSS")
     cpu = time.process_time()
     began = time.perf_counter()
-    report = sync(settings, [ENDPOINTS[name] for name in spec["endpoints"]], days)
+    report = sync(settings, [ENDPOINTS[name] for name in spec["endpoints"]], days, **options)
     seconds = time.perf_counter() - began
     return {
         "rows": sum(p.rows for p in report.partitions),
         "pages": sum(p.pages for p in report.partitions),
+        "gets": sum(p.gets for p in report.partitions),
+        "resumed_pages": sum(p.resumed_pages for p in report.partitions),
         "ok": report.ok,
         "errors": [p.error for p in report.failed],
         "seconds": seconds,
@@ -161,8 +167,28 @@ def flatten_ceiling_job(spec: dict[str, Any]) -> dict[str, Any]:
     return ceiling_job(spec)
 
 
+def killed_sync_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """A sync that SIGKILLs its own process as its `kill_at_request`-th request goes out (a crash
+    mid-walk, as an OOM kill or a deploy does); it never returns."""
+    import signal
+
+    from pipelines.extract.client import RetabClient
+
+    send, calls = RetabClient._send, [0]
+
+    def killing(self: RetabClient, *args: Any, **kwargs: Any) -> bytes:
+        calls[0] += 1
+        if calls[0] == spec["kill_at_request"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return send(self, *args, **kwargs)
+
+    RetabClient._send = killing  # type: ignore[method-assign]
+    return sync_job(spec)
+
+
 JOBS = {
     "sync": sync_job,
+    "killed_sync": killed_sync_job,
     "dlt": dlt_job,
     "flatten_ours": flatten_ours_job,
     "flatten_ceiling": flatten_ceiling_job,

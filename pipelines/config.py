@@ -67,6 +67,11 @@ class Tuning:
     spill_compression: str | None = None
     # CPython's gen-0 GC threshold while a sync runs (pipelines.sync.collector).
     gen0_threshold: int = 50_000
+    # A day's walk saves a checkpoint at least every this many pages (pipelines.load.checkpoints);
+    # a killed sync fetches again at most this many pages of it.
+    checkpoint_pages: int = 50
+    # A checkpoint older than this is discarded: the runs it holds may have changed since.
+    checkpoint_max_age_hours: float = 12.0
 
 
 TUNING = Tuning()
@@ -85,6 +90,7 @@ class Settings:
     max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     lock_wait: float = DEFAULT_LOCK_WAIT
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    settle_horizon_days: int | None = None  # open runs older than this are left alone (None: any age)
     tuning: Tuning = TUNING
 
     @classmethod

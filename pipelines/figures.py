@@ -44,6 +44,11 @@ class PartitionFigures:
     bytes: int = 0  # body bytes of the pages
     seconds: float = 0.0  # wall time of the walk
     complete: bool = False  # the walk reached the end of the listing
+    gets: int = 0  # single-record GETs (settling open runs)
+    resumed_pages: int = 0  # pages a checkpoint saved from being fetched again
+    added: int = 0  # rows the day did not hold before
+    changed: int = 0  # rows whose record differs from the one held before
+    removed: int = 0  # rows dropped: the API no longer has the record
 
     @property
     def retries(self) -> int:

@@ -47,10 +47,6 @@ def _json(status: int, payload: Any, headers: list[tuple[str, str]] | None = Non
     return Reply(status, orjson.dumps(payload), headers or [])
 
 
-def _http_date(seconds_from_now: int) -> str:
-    return formatdate(time.time() + seconds_from_now, usegmt=True)
-
-
 class Simulation:
     """The simulator's state (data, clock, deletions, fault attempts, counters) and its routes."""
 
@@ -118,6 +114,10 @@ class Simulation:
             }
 
     # -- HTTP --
+
+    def http_date(self, seconds_from_now: float = 0) -> str:
+        """The simulated clock as an HTTP date (the Date header, and a Retry-After date)."""
+        return formatdate(self.clock.now_ms() / 1000 + seconds_from_now, usegmt=True)
 
     def request_id(self) -> str:
         """A fresh x-request-id value."""
@@ -187,7 +187,7 @@ class Simulation:
             if len(self._attempts) >= _ATTEMPT_CAP:
                 self._attempts.clear()
             self._attempts[target] = attempt + 1
-        decision = decide(self.plan, self.cfg.seed, target, attempt, _http_date)
+        decision = decide(self.plan, self.cfg.seed, target, attempt, self.http_date)
         with self._lock:
             if decision.error is not None:
                 self._faults[decision.error] += 1

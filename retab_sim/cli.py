@@ -48,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="announce the quota in RateLimit (ietf) or X-RateLimit-* (x) headers (default: none)",
     )
+    parser.add_argument(
+        "--long-review-rate",
+        type=float,
+        default=0.0,
+        help="share of reviewed runs whose review lasts 1-90 days, not minutes (default: 0)",
+    )
+    parser.add_argument(
+        "--rescore-rate",
+        type=float,
+        default=0.0,
+        help="share of scored experiment runs re-scored 1-20 days after they finished (default: 0)",
+    )
     parser.add_argument("--key", default="sim-key", help="the only API key accepted (default: sim-key)")
 
 
@@ -67,6 +79,8 @@ def config_from_args(args: argparse.Namespace, *, wall: datetime | None = None) 
         latency_ms=args.latency_ms,
         quota_rps=args.quota,
         quota_headers=args.quota_headers,
+        long_review_rate=args.long_review_rate,
+        rescore_rate=args.rescore_rate,
         key=args.key,
         now=wall if realtime else None,
         realtime=realtime,

@@ -52,6 +52,11 @@ class SimConfig:
     cache_mb: int = 256  # budget for pre-rendered finished records
     quota_rps: float | None = None  # a server-side quota: 429 + Retry-After above it (retab_sim.quota)
     quota_headers: str = "none"  # announce the quota: "none", "ietf" (RateLimit) or "x" (X-RateLimit-*)
+    long_review_rate: float = 0.0  # share of reviewed runs whose review lasts days, not minutes
+    long_review_max_days: int = 90  # such a review lasts 1 to this many days
+    rescore_rate: float = 0.0  # share of scored experiment runs given a new score after they finished
+    rescore_max_days: int = 20  # the new score comes 1 to this many days after completion
+    instant_runs: bool = False  # every run is final from its creation (no run is ever open)
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -66,6 +71,11 @@ class SimConfig:
             raise ValueError("quota_rps must be > 0 requests/s")
         if self.quota_headers not in ("none", "ietf", "x"):
             raise ValueError("quota_headers must be one of none, ietf, x")
+        for name in ("long_review_rate", "rescore_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.long_review_max_days < 1 or self.rescore_max_days < 1:
+            raise ValueError("long_review_max_days and rescore_max_days must be >= 1")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         if not self.key:

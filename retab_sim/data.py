@@ -14,6 +14,7 @@ stands for "not yet and not ever" (a run cancelled before it started, a review n
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import date
 from statistics import NormalDist
 
@@ -184,6 +185,8 @@ class ExperimentColumns(Columns):
     parent_tag: np.ndarray
     has_bv: np.ndarray
     mv_version: np.ndarray  # 0: no metrics validity fingerprint
+    rescore_at: np.ndarray  # when the score is revised (NEVER: it is not)
+    rescore: np.ndarray  # the revised score
 
     def status(self, now: int) -> np.ndarray:
         """Status codes at `now`."""
@@ -194,15 +197,34 @@ class ExperimentColumns(Columns):
         )
 
     def settled(self, now: int) -> np.ndarray:
-        """Finished."""
-        return self.completed <= now
+        """Finished, and any revision of the score made."""
+        return (self.completed <= now) & ((self.rescore_at == NEVER) | (self.rescore_at <= now))
+
+
+@dataclass(frozen=True)
+class LateChanges:
+    """Changes long after creation: reviews that last days, scores revised after the run finished."""
+
+    long_review_rate: float = 0.0
+    long_review_max_days: int = 90
+    rescore_rate: float = 0.0
+    rescore_max_days: int = 20
+    instant: bool = False  # runs are final from their creation
 
 
 class Generator:
     """Derives any record of either endpoint from the seed, on demand."""
 
-    def __init__(self, seed: int, catalog: Catalog, start: date, per_day: dict[str, int]) -> None:
+    def __init__(
+        self,
+        seed: int,
+        catalog: Catalog,
+        start: date,
+        per_day: dict[str, int],
+        changes: LateChanges = LateChanges(),
+    ) -> None:
         self.seed = seed
+        self.changes = changes
         self.catalog = catalog
         self.start_ordinal = start.toordinal()
         self.per_day = per_day
@@ -307,6 +329,10 @@ class Generator:
         early_cancel = is_cancel & (h[18] < 19661)  # 30% of cancellations happen before the start
         c.review_at = np.where(reviewed, begin + (duration * 0.6).astype(np.int64), NEVER)
         review_end = c.review_at + (1_200_000 * _REVIEW[h[19] >> 6]).astype(np.int64)
+        mix = (h[25] * 40503 + h[20] * 2654435761 + h[27]) & 0xFFFF  # a draw no other field uses alone
+        long_review = reviewed & ~stuck & (mix < int(self.changes.long_review_rate * 65536))
+        long_days = 1 + (h[26] + h[24]) % self.changes.long_review_max_days
+        review_end = np.where(long_review, c.review_at + long_days * DAY_MS, review_end)
         c.review_end = np.where(reviewed & ~stuck, review_end, NEVER)
         partial = begin + np.maximum(50, (duration * h[17]) >> 16)
         completed = np.where(reviewed, review_end + (duration * 0.4).astype(np.int64), begin + duration)
@@ -318,6 +344,12 @@ class Generator:
         c.final = np.where(
             is_error, ERROR, np.where(is_cancel, CANCELLED, np.where(stuck, AWAITING_REVIEW, COMPLETED))
         )
+        if self.changes.instant:
+            c.started = np.where(early_cancel, NEVER, created)
+            c.completed = created.copy()
+            c.review_at = np.full(n, NEVER, dtype=np.int64)
+            c.review_end = np.full(n, NEVER, dtype=np.int64)
+            c.final = np.where(c.final == AWAITING_REVIEW, COMPLETED, c.final)
         c.err = h[14] % len(RUN_ERRORS)
         c.step = h[15] % self._n_steps[wf]
         c.variant = h[16] % 5
@@ -371,6 +403,10 @@ class Generator:
             begin + duration,
         ).astype(np.int64)
         c.final = np.where(is_error, ERROR, np.where(is_cancel, CANCELLED, COMPLETED))
+        if self.changes.instant:
+            c.queued_at = created.copy()
+            c.started = np.where(early_cancel, NEVER, created)
+            c.completed = created.copy()
         c.final_docs = np.where(is_error | is_cancel, np.where(early_cancel, 0, partial_docs), c.total_docs)
         c.error_count = np.where(
             is_error,
@@ -380,6 +416,12 @@ class Generator:
         level = np.array([self.catalog.score_level(int(e), int(g)) for e, g in zip(exp, c.vgen, strict=True)])
         score = np.round(np.clip(level + (h[18] / 65536.0 - 0.5) * 0.06, 0.0, 1.0), 4)
         c.score = np.where(~is_error & ~is_cancel & (h[17] >= 7864), score, np.nan)  # 12% never scored
+        mix = (h[24] * 40503 + h[25] * 2654435761 + h[26]) & 0xFFFF
+        rescored = ~np.isnan(c.score) & (mix < int(self.changes.rescore_rate * 65536))
+        delay = (1 + (h[27] + h[28]) % self.changes.rescore_max_days) * DAY_MS
+        c.rescore_at = np.where(rescored, c.completed + delay, NEVER)
+        shift = np.where(h[29] & 1, 1, -1) * (0.02 + 0.1 * h[30] / 65536.0)
+        c.rescore = np.round(np.clip(c.score + shift, 0.0, 1.0), 4)
         c.err = h[14] % len(EXPERIMENT_ERRORS)
         c.with_details = h[15] < 45875
         c.cancel = h[14] % len(CANCEL_REASONS)

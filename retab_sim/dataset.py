@@ -26,6 +26,7 @@ from retab_sim.data import (
     RUN_STATUSES,
     RUNS,
     Generator,
+    LateChanges,
 )
 from retab_sim.ids import decode_id
 from retab_sim.shapes import SHAPE_MODES, render_chunk
@@ -43,7 +44,19 @@ class Dataset:
         self.cfg = cfg
         self.catalog = Catalog(cfg.seed)
         per_day = {RUNS: cfg.runs_per_day, EXPERIMENT_RUNS: cfg.experiment_runs_per_day}
-        self.gen = Generator(cfg.seed, self.catalog, cfg.start, per_day)
+        self.gen = Generator(
+            cfg.seed,
+            self.catalog,
+            cfg.start,
+            per_day,
+            changes=LateChanges(
+                cfg.long_review_rate,
+                cfg.long_review_max_days,
+                cfg.rescore_rate,
+                cfg.rescore_max_days,
+                cfg.instant_runs,
+            ),
+        )
         self.start_ordinal = cfg.start.toordinal()
         self.mode = SHAPE_MODES[cfg.shape]
         self._deleted: set[tuple[str, int, int]] = set()

@@ -41,7 +41,6 @@ import socketserver
 import threading
 import time
 import traceback
-from email.utils import formatdate
 from typing import Any
 
 from retab_sim.app import Reply, Simulation
@@ -60,15 +59,6 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -135,7 +125,8 @@ class _Handler(socketserver.StreamRequestHandler):
         head = (
             f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Error')}\r\n"
             f"content-type: application/json\r\ncontent-length: {length}\r\n"
-            f"x-request-id: {self.server.sim.request_id()}\r\ndate: {_http_date()}\r\nserver: retab-sim\r\n"
+            f"x-request-id: {self.server.sim.request_id()}\r\n"
+            f"date: {self.server.sim.http_date()}\r\nserver: retab-sim\r\n"
             f"{extra}\r\n"
         ).encode("latin-1")
         if reply.fault == "disconnect":

@@ -260,6 +260,7 @@ def render_experiment_runs(ch: Chunk, offsets: list[int], now: int, mode: int, c
     iso_created, iso_started, iso_completed = (
         iso_utc_column(ch, name) for name in ("created", "started", "completed")
     )
+    rescore_at, rescored = cols["rescore_at"], cols["rescore"]
     out = []
     for i in offsets:
         exp = experiments[exps[i]]
@@ -293,6 +294,8 @@ def render_experiment_runs(ch: Chunk, offsets: list[int], now: int, mode: int, c
         timing = f'{{"created_at":"{c_s}","started_at":{s_s},"completed_at":{e_s},"duration_ms":{duration}}}'
         if finished:
             done, errors, sc = final_docs[i], error_count[i], score[i]
+            if rescore_at[i] <= now:
+                sc = rescored[i]
         elif sa <= now:
             done, errors, sc = total[i] * (now - sa) // max(1, ca - sa), 0, None
         else:

@@ -14,7 +14,7 @@ from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR
 from pipelines.load.partitions import PARTITION_TABLES
 from pipelines.schemas import TABLE_SCHEMAS
-from pipelines.sync.orchestrator import endpoint_tables
+from pipelines.sync.tasks import endpoint_tables
 from pipelines.transform import flattener
 
 ROOT = Path(__file__).resolve().parents[1]

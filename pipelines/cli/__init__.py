@@ -30,9 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sync = commands.add_parser("sync", help="sync UTC days from the Retab API into DuckDB")
-    sync.add_argument("--start", type=parse_day, required=True, help="first UTC day, YYYY-MM-DD")
-    sync.add_argument("--end", type=parse_day, required=True, help="last UTC day (inclusive), YYYY-MM-DD")
+    sync = commands.add_parser(
+        "sync",
+        help="bring the warehouse up to date (no dates: what the nightly does), or re-walk UTC days",
+        description="Without dates: every day since the last complete one up to today, the open runs "
+        "of any day, and a reconciliation of the last 30 days once a week, each at the least cost the "
+        "API allows. With --start/--end: those days walked again and replaced.",
+    )
+    sync.add_argument(
+        "--start", type=parse_day, default=None, help="first UTC day to re-walk, YYYY-MM-DD (default: none)"
+    )
+    sync.add_argument(
+        "--end", type=parse_day, default=None, help="last UTC day (inclusive), YYYY-MM-DD (default: today)"
+    )
+    sync.add_argument(
+        "--reconcile-days",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="also re-walk the settled days of the last N days, reporting what changed (default: "
+        "30 days once a week, on a sync without dates)",
+    )
     sync.add_argument(
         "--endpoint", choices=ENDPOINT_CHOICES, default="all", help="which listing (default all)"
     )
@@ -50,10 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--refresh-open",
         action="store_true",
-        help="also re-sync earlier days within the lookback that still hold unfinished runs",
+        help="with dates: also bring every day holding unfinished runs up to date, whatever its age",
     )
     sync.add_argument(
-        "--lookback-days", type=positive_int, default=None, help="lookback for --refresh-open (14)"
+        "--settle-horizon-days",
+        "--lookback-days",
+        dest="settle_horizon_days",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="leave open runs older than N days alone (default: settle them at any age)",
     )
     sync.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
     sync.add_argument(
@@ -104,9 +128,14 @@ def _add_lazy_arguments(parser: argparse.ArgumentParser, module: str) -> None:
     importlib.import_module(module).add_arguments(parser)
 
 
-def check_sync_days(parser: argparse.ArgumentParser, start: date, end: date) -> None:
-    """Refuse a backwards range or a day that has not begun yet (exit code 2)."""
+def check_sync_days(parser: argparse.ArgumentParser, start: date | None, end: date | None) -> None:
+    """Refuse --end alone, a backwards range or a day that has not begun yet (exit code 2)."""
     today = datetime.now(UTC).date()
+    if start is None:
+        if end is not None:
+            parser.error("--end needs --start (without dates, sync brings every day up to date)")
+        return
+    end = end or today
     if start > end:
         parser.error(f"--start {start} is after --end {end}: give the earlier day first")
     if end > today:

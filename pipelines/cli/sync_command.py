@@ -11,9 +11,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
 from pipelines.errors import EXIT_FAILED, EXIT_FIX_FIRST, EXIT_INTERRUPTED, EXIT_OK, MissingApiKey, classify
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from pipelines.endpoints import Endpoint
     from pipelines.sync.orchestrator import PartitionResult, SyncReport
+    from pipelines.sync.plan import DayTask
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -36,7 +37,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         duckdb_path=Path(args.db) if getattr(args, "db", None) else None,
         concurrency=getattr(args, "concurrency", None),
         max_rps=getattr(args, "max_rps", None),
-        lookback_days=getattr(args, "lookback_days", None),
+        settle_horizon_days=getattr(args, "settle_horizon_days", None),
         lock_wait=getattr(args, "lock_wait", None),
     )
 
@@ -52,18 +53,24 @@ def run_sync(args: argparse.Namespace) -> int:
     except MissingApiKey as error:
         print(f"retab-warehouse sync: {error}", file=sys.stderr)
         return error.exit_code
-    days = days_between(args.start, args.end)
+    days = None if args.start is None else days_between(args.start, args.end or datetime.now(UTC).date())
     return sync_and_report(
-        settings, parse_endpoints(args.endpoint), days, refresh_open=args.refresh_open, quiet=args.quiet
+        settings,
+        parse_endpoints(args.endpoint),
+        days,
+        refresh_open=args.refresh_open,
+        reconcile_days=args.reconcile_days,
+        quiet=args.quiet,
     )
 
 
 def sync_and_report(
     settings: Settings,
     endpoints: Sequence[Endpoint],
-    days: Sequence[date],
+    days: Sequence[date] | None,
     *,
     refresh_open: bool,
+    reconcile_days: int | None = None,
     quiet: bool = False,
 ) -> int:
     """Sync with a progress bar on a terminal, print the summary, return the exit code."""
@@ -77,10 +84,11 @@ def sync_and_report(
     console = Console(stderr=True, width=width)
     show_progress = console.is_terminal and not quiet
     try:
+        options: dict[str, Any] = {"refresh_open": refresh_open, "reconcile_days": reconcile_days}
         if show_progress:
-            report = _sync_with_progress(console, settings, endpoints, days, refresh_open)
+            report = _sync_with_progress(console, settings, endpoints, days, options)
         else:
-            report = sync(settings, endpoints, days, refresh_open=refresh_open)
+            report = sync(settings, endpoints, days, **options)
     except KeyboardInterrupt:
         console.print(
             "[bold yellow]sync interrupted:[/] the days committed so far are kept, the others keep their "
@@ -107,8 +115,8 @@ def _sync_with_progress(
     console: Console,
     settings: Settings,
     endpoints: Sequence[Endpoint],
-    days: Sequence[date],
-    refresh_open: bool,
+    days: Sequence[date] | None,
+    options: dict[str, Any],
 ) -> SyncReport:
     """`sync()` under a rich progress bar of days, pages and rows."""
     import threading
@@ -128,7 +136,7 @@ def _sync_with_progress(
         console=console,
         transient=False,
     ) as bar:
-        task = bar.add_task("days", total=len(days) * len(endpoints), pages=0, rows=0)
+        task = bar.add_task("days", total=None, pages=0, rows=0)
 
         def on_page(endpoint: str, day: date, pages: int, records: int) -> None:
             with lock:
@@ -139,8 +147,17 @@ def _sync_with_progress(
         def on_partition(result: PartitionResult) -> None:
             bar.update(task, advance=1)
 
+        def on_plan(tasks: Sequence[DayTask]) -> None:
+            bar.update(task, total=len(tasks))
+
         return sync(
-            settings, endpoints, days, refresh_open=refresh_open, progress=on_page, on_partition=on_partition
+            settings,
+            endpoints,
+            days,
+            progress=on_page,
+            on_partition=on_partition,
+            on_plan=on_plan,
+            **options,
         )
 
 
@@ -156,6 +173,10 @@ def print_summary(console: Console, report: SyncReport) -> None:
         "days failed",
         "rows",
         "pages",
+        "gets",
+        "added",
+        "changed",
+        "removed",
         "retries",
         "rejected",
         "open runs",
@@ -171,11 +192,18 @@ def print_summary(console: Console, report: SyncReport) -> None:
             str(len(parts) - len(ok)),
             f"{sum(p.rows for p in ok):,}",
             f"{sum(p.pages for p in parts):,}",
+            f"{sum(p.gets for p in parts):,}",
+            f"{sum(p.added for p in ok):,}",
+            f"{sum(p.changed for p in ok):,}",
+            f"{sum(p.removed for p in ok):,}",
             f"{sum(p.retries for p in parts):,}",
             f"{sum(p.rejected for p in ok):,}",
             f"{sum(p.open_runs for p in ok):,}",
             f"{max((p.seconds for p in parts), default=0.0):.1f}",
         )
+    if not report.partitions:
+        console.print("Nothing to do: every day is up to date and settled.")
+        return
     console.print(table)
     for failed in report.failed:
         # escape: error texts quote servers and paths, whose "[...]" rich would eat or choke on

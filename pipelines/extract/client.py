@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import threading
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
@@ -43,6 +44,7 @@ from pipelines.errors import (
     NotFound,
     RateLimited,
     TLSFailure,
+    TooManyPages,
     TransientError,
     Unprocessable,
     Unreachable,
@@ -187,6 +189,8 @@ class WindowStats:
     seconds: float = 0.0  # wall time of the walk
     complete: bool = False  # the walk reached the end of the listing
     duplicates: int = 0  # ids seen again on a later page (records that moved); passed on
+    gets: int = 0  # single-record GETs answered (200 or 404)
+    source_time: datetime | None = None  # the API's clock at the walk's first answer (its Date header)
 
 
 class BearerAuth(AuthBase):
@@ -225,6 +229,15 @@ class RetabClient:
             self._session.trust_env = False  # no proxy from the environment between us and a loopback server
         self._pool_size = 0
         self.ensure_pool(DEFAULT_CONCURRENCY)
+        self.server_time: datetime | None = None  # the API's clock (Date header) at its latest answer
+        self._in_flight = threading.BoundedSemaphore(DEFAULT_CONCURRENCY)
+
+    def limit_in_flight(self, requests: int) -> None:
+        """At most `requests` requests at once, whatever the number of threads walking (the budget
+        that both endpoints' windows, and both ends of a day, share)."""
+        if requests < 1:
+            raise ValueError(f"requests in flight must be >= 1, got {requests!r}")
+        self._in_flight = threading.BoundedSemaphore(requests)
 
     def ensure_pool(self, size: int) -> None:
         """Grow the connection pool to keep at least `size` connections alive (one per concurrent window)."""
@@ -239,21 +252,41 @@ class RetabClient:
         self, endpoint: Endpoint, day: date, stats: WindowStats
     ) -> Generator[Page, None, None]:
         """Yield the non-empty pages of the records created on `day` (UTC), oldest first."""
-        # order=asc on purpose: a run created while we walk (today's window) is appended at the tail,
-        # which this walk still reaches. In a desc listing it lands at the head, behind the cursor, and
-        # would be missed until the next sync; a server paging by offset would also shift every later
-        # page by one and repeat records.
+        return self.iter_listing(endpoint, day, stats)
+
+    def iter_listing(
+        self,
+        endpoint: Endpoint,
+        day: date,
+        stats: WindowStats,
+        *,
+        order: str = "asc",
+        after: str | None = None,
+    ) -> Generator[Page, None, None]:
+        """Yield the non-empty pages of `day`'s records in `order`, from the head or after a cursor id."""
+        # order=asc reaches runs created while we walk (they are appended at the tail); a desc walk
+        # sees them land at its head, behind the cursor (pipelines.extract.walks handles both ends).
         params = {
             "from_date": day.isoformat(),
             "to_date": day.isoformat(),
             "limit": str(self.config.page_limit),
-            "order": "asc",
+            "order": order,
         }
-        label = f"{endpoint.name} {day.isoformat()}"
+        if after is not None:
+            params["after"] = after
+        label = f"{endpoint.name} {day.isoformat()}{'' if order == 'asc' else ' (newest first)'}"
         started = time.monotonic()
 
         def fetch(query: dict[str, str]) -> Page:
+            if stats.pages >= self.config.max_pages_per_window:  # both ends of a day share the cap
+                raise TooManyPages(
+                    f"{label}: more than {self.config.max_pages_per_window} pages; raise "
+                    "max_pages_per_window if the day really is that large, else the server's cursors "
+                    "never end"
+                )
             page = self._retried(lambda: parse_page(self._get(endpoint.path, query)), label, stats)
+            if stats.source_time is None:
+                stats.source_time = self.server_time or datetime.now(UTC)
             stats.pages += 1
             stats.bytes += page.nbytes
             return page
@@ -275,22 +308,36 @@ class RetabClient:
         finally:
             stats.seconds += time.monotonic() - started
 
-    def get_run(self, endpoint: Endpoint, run_id: str) -> dict[str, Any]:
-        """One record by id, from the endpoint's single-record GET."""
+    def get_run(self, endpoint: Endpoint, run_id: str, stats: WindowStats | None = None) -> dict[str, Any]:
+        """One record by id, from the endpoint's single-record GET (NotFound when it is gone)."""
         path = f"{endpoint.path}/{quote(run_id, safe='')}"
         advice = f"no {endpoint.name} record {run_id!r} (or a wrong RETAB_API_BASE_URL)."
 
         def once() -> dict[str, Any]:
-            body = self._get(path, None, not_found_advice=advice)
+            try:
+                body = self._get(path, None, not_found_advice=advice)
+            except NotFound:
+                if stats is not None:
+                    stats.gets += 1
+                raise
             try:
                 record = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise TransientError("bad_body", f"GET {path}: the body is not valid JSON") from None
             if not isinstance(record, dict):
                 raise TransientError("bad_body", f"GET {path}: the body is not a JSON object")
+            if stats is not None:
+                stats.gets += 1
+                stats.bytes += len(body)
             return record
 
-        return self._retried(once, f"{endpoint.name} record {run_id}", None)
+        return self._retried(once, f"{endpoint.name} record {run_id}", stats)
+
+    def probe(self, endpoint: Endpoint, day: date) -> None:
+        """One listing request of one record: proves the base URL serves this endpoint, so that a
+        404 from a single-record GET means the record is gone, not that the URL is wrong."""
+        query = {"from_date": day.isoformat(), "to_date": day.isoformat(), "limit": "1"}
+        self._retried(lambda: parse_page(self._get(endpoint.path, query)), f"{endpoint.name} probe", None)
 
     def close(self) -> None:
         """Close the connection pool (a session passed in by the caller is left open)."""
@@ -321,7 +368,13 @@ class RetabClient:
         self, path: str, params: Mapping[str, str] | None, *, not_found_advice: str | None = None
     ) -> bytes:
         """One rate-limited GET: the body of a 200, else a classified error."""
-        sent_at = self.rate_limiter.acquire()
+        with self._in_flight:
+            sent_at = self.rate_limiter.acquire()
+            return self._send(path, params, not_found_advice, sent_at)
+
+    def _send(
+        self, path: str, params: Mapping[str, str] | None, not_found_advice: str | None, sent_at: float
+    ) -> bytes:
         timeouts = (self.config.connect_timeout, self.config.read_timeout)
         try:
             response = self._session.get(
@@ -420,6 +473,9 @@ class RetabClient:
             )
         if status == 200:
             self.rate_limiter.on_success(parse_rate_headers(response.headers))
+            served_at = response.headers.get("date")
+            if served_at:
+                self.server_time = parse_http_date(served_at) or self.server_time
             return body
         request_id = response.headers.get("x-request-id")
         where = f" (x-request-id {request_id})" if request_id else ""

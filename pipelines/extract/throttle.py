@@ -168,13 +168,13 @@ class AdaptiveRate:
             if sent_at < self._decreased_at:
                 return  # in flight before the last decrease: the same event
             first = math.isinf(self._refused_at)
+            if first and self._accepted < MIN_EVIDENCE:
+                return  # a refusal of the very first requests says nothing of the limit: hold only
             since = min(self._first_sent, now) if first else self._refused_at
             interval = now - since  # the hold included: the quota refilled during it
             accepted = LIMIT_MARGIN * self._accepted / max(interval, MIN_INTERVAL)
             if first:  # the rate it was sent at was the windows' concurrency, not a limit found
-                target = self._beta * min(self._rate, self._measured(now))
-                if self._accepted >= MIN_EVIDENCE:  # a refusal of the very first requests says little
-                    target = min(target, accepted)
+                target = min(self._beta * min(self._rate, self._measured(now)), accepted)
             else:
                 target = accepted if interval >= MIN_INTERVAL else self._beta * self._rate
             self._rate = max(min(target, self._rate), MIN_RATE)

@@ -22,6 +22,7 @@ from pipelines.errors import WindowCancelled
 from pipelines.extract.client import DEFAULT_CONCURRENCY, Page, RetabClient, WindowStats
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass
@@ -79,39 +80,59 @@ def iter_window_groups(
     oldest day first (at least one), so that the consumer can handle them together (one writer
     session for several loads). Their slots are freed when the consumer asks for the next group.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
     client.ensure_pool(concurrency)
-    cancelled = threading.Event()
-    pending = iter(days)
-    running: dict[Future[T], tuple[date, WindowStats]] = {}
 
-    def work(day: date, stats: WindowStats) -> T:
+    def work(day: date, stats: WindowStats, cancelled: threading.Event) -> T:
         pages = client.iter_window_pages(endpoint, day, stats)
-        guarded = _iter_until_cancelled(pages, cancelled, f"{endpoint.name} {day.isoformat()}")
+        guarded = guard_pages(pages, cancelled, f"{endpoint.name} {day.isoformat()}")
         try:
             return process(day, guarded, stats)
         finally:
             guarded.close()
             pages.close()
 
-    def submit_next(pool: ThreadPoolExecutor) -> None:
-        day = next(pending, None)
-        if day is not None:
-            stats = WindowStats(endpoint=endpoint.name, day=day)
-            running[pool.submit(work, day, stats)] = (day, stats)
+    tasks = [(day, WindowStats(endpoint=endpoint.name, day=day)) for day in days]
+    for group in iter_task_groups(tasks, work, concurrency=concurrency, name=f"window-{endpoint.name}"):
+        yield [WindowOutcome(task[0], task[1], result, error) for task, result, error in group]
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"window-{endpoint.name}") as pool:
+
+Task = TypeVar("Task")
+
+
+def iter_task_groups(
+    tasks: Sequence[tuple[Task, WindowStats]],
+    work: Callable[[Task, WindowStats, threading.Event], T],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    name: str = "window",
+) -> Iterator[list[tuple[tuple[Task, WindowStats], T | None, BaseException | None]]]:
+    """Run `work(task, stats, cancelled)` in at most `concurrency` threads, in the order given; yield
+    the tasks that have finished each time the consumer asks (at least one), in their given order.
+    A slot stays taken until the consumer has taken the task's outcome. Closing the generator early
+    starts no further task and sets `cancelled` for the running ones, then waits for them."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+    cancelled = threading.Event()
+    order = {id(task): n for n, task in enumerate(tasks)}
+    pending = iter(tasks)
+    running: dict[Future[T], tuple[Task, WindowStats]] = {}
+
+    def submit_next(pool: ThreadPoolExecutor) -> None:
+        task = next(pending, None)
+        if task is not None:
+            running[pool.submit(work, task[0], task[1], cancelled)] = task
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=name) as pool:
         try:
             for _ in range(concurrency):
                 submit_next(pool)
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 group = []
-                for future in sorted(done, key=lambda f: running[f][0]):
-                    day, stats = running.pop(future)
+                for future in sorted(done, key=lambda f: order[id(running[f])]):
+                    task = running.pop(future)
                     error = future.exception()
-                    group.append(WindowOutcome(day, stats, future.result() if error is None else None, error))
+                    group.append((task, future.result() if error is None else None, error))
                 yield group
                 for _ in group:
                     submit_next(pool)  # the consumer has taken the outcomes: their slots are free
@@ -119,9 +140,14 @@ def iter_window_groups(
             cancelled.set()  # only matters when the consumer stopped early or raised
 
 
+def guard_pages(pages: Iterator[P], cancelled: threading.Event, label: str) -> Generator[P, None, None]:
+    """Pass pages through, refusing to fetch another once `cancelled` is set."""
+    return _iter_until_cancelled(pages, cancelled, label)
+
+
 def _iter_until_cancelled(
-    pages: Iterator[Page], cancelled: threading.Event, label: str
-) -> Generator[Page, None, None]:
+    pages: Iterator[P], cancelled: threading.Event, label: str
+) -> Generator[P, None, None]:
     """Pass pages through, refusing to fetch another once `cancelled` is set."""
     while True:
         if cancelled.is_set():

@@ -61,6 +61,9 @@ class SyncLogEntry(PartitionFigures):
     source: str  # the API base URL, never the key; stored normalised
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
+    mode: str | None = None  # what the sync did to the day: walk | resume | update | reconcile
+    tail_cursor: str | None = None  # id of the newest record: where the next tail walk starts
+    source_time: datetime | None = None  # the API's clock when the attempt's walk began
 
     @classmethod
     def start(
@@ -77,21 +80,35 @@ class SyncLogEntry(PartitionFigures):
             host=socket.gethostname() if host is None else host,
         )
 
-    def finished(self, figures: PartitionFigures) -> SyncLogEntry:
-        """A copy carrying the figures of the finished fetch and flatten."""
+    def finished(
+        self,
+        figures: PartitionFigures,
+        *,
+        tail_cursor: str | None = None,
+        source_time: datetime | None = None,
+    ) -> SyncLogEntry:
+        """A copy carrying the figures of the finished fetch and flatten, the walk's tail cursor and
+        the API's clock when it began."""
         values = vars(figures.figures())
         values["retries_by_cause"] = dict(values["retries_by_cause"])
-        return dataclasses.replace(self, **values)
+        return dataclasses.replace(self, **values, tail_cursor=tail_cursor, source_time=source_time)
 
 
 @dataclass
 class PartitionLoad:
-    """What the orchestrator hands over for one (endpoint, day)."""
+    """What the orchestrator hands over for one (endpoint, day).
+
+    `replace`: the spool is the whole day. `update`: the spool holds new and changed records only,
+    merged into the day by id, and `removed` lists ids the API no longer has.
+    """
 
     endpoint: str
     day: date
     spool: Spool  # the endpoint's PARTITION_TABLES + rejected_records
     log: SyncLogEntry
+    update: bool = False
+    removed: Sequence[str] = ()
+    rewalked_after: datetime | None = None  # update: records created after this were all walked again
 
 
 def replace_partition(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
@@ -168,8 +185,13 @@ def _check_load(load: PartitionLoad) -> None:
 
 def _swap(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
     """The statements of one partition's replacement, inside the caller's transaction."""
+    if load.update:
+        _merge(con, load)
+        return
     tables = _partition_tables(load.endpoint)
     _check_source(con, load.log.source)
+    main = tables[0]
+    before = _keep_old_versions(con, main, load.day)
     repeats = True  # the main table is always checked
     for table in tables:
         con.execute(delete_partition_sql(table.name, table.date_column), [load.day])
@@ -181,7 +203,147 @@ def _swap(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
             repeats = _drop_duplicates(con, table, load.day)
     con.execute(delete_rejected_sql(), [load.endpoint, load.day])
     _insert_spooled(con, REJECTED_TABLE, load.spool, where=[("endpoint", load.endpoint), ("day", load.day)])
+    _count_changes(con, main, load, before)
     _write_sync_ok(con, load.log, finished_at=datetime.now(UTC))
+
+
+_OLD = "_retab_old_versions"
+_DELTA = "_retab_delta"
+
+
+def _keep_old_versions(con: duckdb.DuckDBPyConnection, table: PartitionTable, day: date) -> int:
+    """Before a day is replaced: its ids and a hash of each record, to count what the swap changed."""
+    row = con.execute(
+        f"SELECT count(*) FROM {_qualified(table.name)} WHERE {quote_ident(table.date_column)} = ?", [day]
+    ).fetchone()
+    count = int(row[0]) if row else 0
+    if count:  # a first load of the day has nothing to compare with, and pays nothing
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT id, hash(raw) AS h FROM {_qualified(table.name)} "
+            f"WHERE {quote_ident(table.date_column)} = ?",
+            [day],
+        )
+    return count
+
+
+def _count_changes(
+    con: duckdb.DuckDBPyConnection, table: PartitionTable, load: PartitionLoad, before: int
+) -> None:
+    """Rows added, changed and removed by a replacement, into the load's figures."""
+    log_entry = load.log
+    log_entry.rows = _day_rows(con, table, load.day)
+    if not before:
+        log_entry.added, log_entry.changed, log_entry.removed = log_entry.rows, 0, 0
+        return
+    row = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE o.id IS NULL),
+               count(*) FILTER (WHERE o.id IS NOT NULL AND o.h <> hash(n.raw)),
+               (SELECT count(*) FROM {_OLD}) - count(o.id)
+        FROM {_qualified(table.name)} n LEFT JOIN {_OLD} o ON o.id = n.id
+        WHERE n.{quote_ident(table.date_column)} = ?
+        """,
+        [load.day],
+    ).fetchone()
+    assert row is not None
+    log_entry.added, log_entry.changed, log_entry.removed = (int(v) for v in row)
+    con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+
+
+def _day_rows(con: duckdb.DuckDBPyConnection, table: PartitionTable, day: date) -> int:
+    row = con.execute(
+        f"SELECT count(*) FROM {_qualified(table.name)} WHERE {quote_ident(table.date_column)} = ?", [day]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _merge(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
+    """Merge new and changed records into a day by id, and drop the removed ones (in the caller's
+    transaction): every table's rows for those ids are replaced, the rest of the day is untouched."""
+    tables = _partition_tables(load.endpoint)
+    _check_source(con, load.log.source)
+    main = tables[0]
+    day = load.day
+    con.register("_retab_delta_stream", load.spool.reader(main.name))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT * FROM _retab_delta_stream")
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_retab_delta_stream")
+    rejected = load.spool.reader(REJECTED_TABLE).read_all().column("record_id").to_pylist()
+    rejected_ids = [r for r in rejected if r is not None]
+    vanished = list(load.removed)
+    if load.rewalked_after is not None:  # the walk re-read this part of the day: what it lacks is gone
+        vanished += [
+            run_id
+            for (run_id,) in con.execute(
+                f"SELECT id FROM {_qualified(main.name)} WHERE {quote_ident(main.date_column)} = ? "
+                f"AND created_at > ? AND id NOT IN (SELECT id FROM {_DELTA}) "
+                f"AND NOT list_contains(?::VARCHAR[], id)",
+                [day, load.rewalked_after, rejected_ids],
+            ).fetchall()
+        ]
+    gone = sorted({*vanished, *rejected_ids})
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT id, hash(raw) AS h FROM {_qualified(main.name)} "
+        f"WHERE {quote_ident(main.date_column)} = ? "
+        f"AND (id IN (SELECT id FROM {_DELTA}) OR list_contains(?::VARCHAR[], id))",
+        [day, gone],
+    )
+    row = con.execute(
+        f"""
+        SELECT count(DISTINCT d.id) FILTER (WHERE o.id IS NULL),
+               count(DISTINCT d.id) FILTER (WHERE o.id IS NOT NULL AND o.h <> hash(d.raw))
+        FROM {_DELTA} d LEFT JOIN {_OLD} o ON o.id = d.id
+        """
+    ).fetchone()
+    assert row is not None
+    added, changed = int(row[0]), int(row[1])
+    removed_row = con.execute(
+        f"SELECT count(*) FROM {_OLD} "
+        f"WHERE list_contains(?::VARCHAR[], id) AND id NOT IN (SELECT id FROM {_DELTA})",
+        [vanished],
+    ).fetchone()
+    for table in tables:
+        key = quote_ident(table.key[0])
+        con.execute(
+            f"DELETE FROM {_qualified(table.name)} WHERE {quote_ident(table.date_column)} = ? "
+            f"AND ({key} IN (SELECT id FROM {_DELTA}) OR list_contains(?::VARCHAR[], {key}))",
+            [day, gone],
+        )
+    cols = ", ".join(quote_ident(c) for c in TABLE_SCHEMAS[main.name].names)
+    inserted = con.execute(
+        f"INSERT INTO {_qualified(main.name)} ({cols}) SELECT {cols} FROM {_DELTA} "
+        f"WHERE {quote_ident(main.date_column)} = ?",
+        [day],
+    ).fetchone()
+    expected = load.spool.rows(main.name)
+    if inserted is None or int(inserted[0]) != expected:
+        raise PartitionMismatch(
+            f"{main.name}: {expected - int(inserted[0] if inserted else 0)} of {expected} updated rows are "
+            f"outside the partition ({main.date_column} = {day}); nothing was changed"
+        )
+    for table in tables[1:]:
+        _insert_spooled(con, table.name, load.spool, where=[(table.date_column, day)])
+    if load.spool.rows(REJECTED_TABLE) or gone:
+        con.execute(
+            f"DELETE FROM {_qualified(REJECTED_TABLE)} WHERE endpoint = ? AND day = ? "
+            f"AND (record_id IN (SELECT id FROM {_DELTA}) OR list_contains(?::VARCHAR[], record_id))",
+            [load.endpoint, day, gone],
+        )
+        where = [("endpoint", load.endpoint), ("day", day)]
+        _insert_spooled(con, REJECTED_TABLE, load.spool, where=where)
+    repeats = True
+    for table in tables:
+        if repeats:
+            repeats = _drop_duplicates(con, table, day)
+    con.execute(f"DROP TABLE IF EXISTS {_DELTA}")
+    con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+    entry = load.log
+    entry.rows = _day_rows(con, main, day)
+    entry.added, entry.changed = added, changed
+    entry.removed = int(removed_row[0]) if removed_row else 0
+    _write_sync_ok(con, entry, finished_at=datetime.now(UTC))
 
 
 @contextlib.contextmanager
@@ -451,6 +613,9 @@ def _sync_log_values(entry: SyncLogEntry) -> dict[str, object]:
         "source": normalise_source(entry.source),
         "pid": entry.pid,
         "host": entry.host,
+        "mode": entry.mode,
+        "tail_cursor": entry.tail_cursor,
+        "source_time": entry.source_time,
     }
 
 

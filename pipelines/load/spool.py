@@ -9,6 +9,7 @@ with ordinary reads, not memory maps, so that a day of a million runs keeps a sm
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -29,6 +30,7 @@ class _TableSpool:
 
     schema: pa.Schema
     segments: list[Path] = field(default_factory=list)
+    segment_rows: list[int] = field(default_factory=list)
     pending: list[pa.RecordBatch] = field(default_factory=list)
     pending_bytes: int = 0
     rows: int = 0
@@ -42,10 +44,13 @@ class Spool:
         tables: Mapping[str, pa.Schema],
         *,
         spill_dir: Path | None = None,
+        durable_dir: Path | None = None,
         tuning: Tuning = TUNING,
     ) -> None:
         self._tables = {name: _TableSpool(schema) for name, schema in tables.items()}
         self._spill_parent = spill_dir
+        # A checkpointed walk spills into its checkpoint's folder, and closing keeps the files.
+        self._durable_dir = durable_dir
         self._tuning = tuning
         self._max_memory_bytes = tuning.spool_memory_bytes
         self._memory_bytes = 0
@@ -114,13 +119,36 @@ class Spool:
             except OSError as error:
                 raise SpillFailed(self._spill_advice(error)) from error
             table.segments.append(path)
+            table.segment_rows.append(sum(b.num_rows for b in table.pending))
             self._memory_bytes -= table.pending_bytes
             table.pending = []
             table.pending_bytes = 0
         release_arrow_memory()
 
+    def checkpoint(self) -> dict[str, list[tuple[str, int]]]:
+        """Spill, and make every segment durable (fsync); per table, its segment files and rows."""
+        if self._durable_dir is None:
+            raise RuntimeError("only a spool with a durable_dir can checkpoint")
+        self.spill()
+        for path in self.spilled_files:
+            _fsync(path)
+        _fsync(self._durable_dir)
+        return {
+            name: [(path.name, rows) for path, rows in zip(table.segments, table.segment_rows, strict=True)]
+            for name, table in self._tables.items()
+        }
+
+    def adopt(self, table_name: str, path: Path, rows: int) -> None:
+        """Take an existing segment file (a checkpoint's) as the table's next rows."""
+        self._check_open()
+        table = self._table(table_name)
+        table.segments.append(path)
+        table.segment_rows.append(rows)
+        table.rows += rows
+        self._spills = max(self._spills, _segment_number(path))
+
     def close(self) -> None:
-        """Drop the in-memory batches and delete the spill files."""
+        """Drop the in-memory batches and delete the spill files (a durable spool keeps its files)."""
         self._closed = True
         for table in self._tables.values():
             table.pending = []
@@ -161,6 +189,10 @@ class Spool:
         )
 
     def _new_segment_path(self, table_name: str) -> Path:
+        if self._durable_dir is not None:
+            self._durable_dir.mkdir(parents=True, exist_ok=True)
+            self._spills += 1
+            return self._durable_dir / f"{table_name}.{self._spills:05d}.arrows"
         if self._spill_dir is None:
             if self._spill_parent is not None:
                 self._spill_parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +200,21 @@ class Spool:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill_dir, ignore_errors=True)
         self._spills += 1
         return self._spill_dir / f"{table_name}.{self._spills:05d}.arrows"
+
+
+def _segment_number(path: Path) -> int:
+    """The sequence number in a segment's name (`table.00012.arrows`), 0 if it has none."""
+    parts = path.name.split(".")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else 0
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's content to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def release_arrow_memory() -> None:

@@ -1,12 +1,14 @@
-"""One sync: for each endpoint, day windows are fetched, flattened, spooled and loaded.
+"""One sync: each (endpoint, day) task is fetched, flattened, spooled and loaded.
 
-    plan ──► open writer briefly: migrate, check source, log 'running' rows, find open days
+    plan ──► open writer briefly: migrate, check source, read day states (sync.plan), find
+      │      trusted checkpoints, log 'running' rows
+      ▼   (worker threads, `concurrency` tasks of both endpoints at once; sync.tasks)
+    WALK: both ends of the day ─► flatten ─► spool, checkpointed every 50 pages
+    UPDATE: tail walk + one GET per open run ─► flatten ─► spool
       │
-      ▼   (worker threads, `concurrency` windows at once)
-    fetch pages ─► flatten batches ─► spool (memory, then disk)
-      │
-      ▼   (caller's thread, as each window completes)
-    open writer ─► replace the (endpoint, day) partition in one transaction ─► close
+      ▼   (caller's thread, as each task completes)
+    open writer ─► replace (WALK) or merge by id (UPDATE) the partition in one transaction ─► close
+                   ─► remove the day's checkpoint
 
 The writer holds the DuckDB file only while it loads, so readers get in between partitions.
 The CLI and the Dagster assets both call `sync()`.
@@ -21,6 +23,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -29,14 +32,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
-from pipelines.config import DEFAULT_DUCKDB_PATH, TUNING, Settings, Tuning
+from pipelines.config import DEFAULT_DUCKDB_PATH, TUNING, Settings, Tuning, partitions_start
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import classify
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
-from pipelines.extract.windows import iter_window_groups
+from pipelines.extract.windows import iter_task_groups
 from pipelines.figures import PartitionFigures
+from pipelines.load.checkpoints import (
+    Checkpoint,
+    checkpoint_folder,
+    checkpoint_root,
+    discard,
+    find_checkpoint,
+)
 from pipelines.load.connections import explain_file_error, open_writer
 from pipelines.load.legacy import ambiguous_name, move_old_default
 from pipelines.load.partitions import (
@@ -47,14 +56,14 @@ from pipelines.load.partitions import (
     record_sync_failure,
     record_sync_start,
     replace_partitions,
-    unsettled_days,
+    source_identity,
 )
-from pipelines.load.spool import Spool, release_arrow_memory
+from pipelines.load.spool import release_arrow_memory
+from pipelines.load.state import day_states, last_reconciled
 from pipelines.load.views import create_views
-from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.sync.collector import relaxed_collection
-from pipelines.sync.turns import TurnTaking
-from pipelines.transform import flattener
+from pipelines.sync.plan import INCREMENTAL, REFRESH, DayTask, plan_sync
+from pipelines.sync.tasks import ProgressCallback, SpooledWindow, TaskRunner, batched_pages
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +101,6 @@ class SyncReport:
         return not self.failed
 
 
-@dataclass
-class SpooledWindow:
-    """A window fetched and flattened, waiting for its load."""
-
-    spool: Spool
-    totals: PartitionFigures  # the record counts of its flattened batches
-    synced_at: datetime
-
-
-ProgressCallback = Callable[[str, date, int, int], None]  # (endpoint, day, pages, records) per page
-
-
-def endpoint_tables(endpoint: Endpoint) -> dict[str, pa.Schema]:
-    """The tables one endpoint's partitions fill, with their schemas."""
-    return {name: TABLE_SCHEMAS[name] for name in endpoint.table_names}
-
-
 def client_config(settings: Settings) -> ClientConfig:
     """The HTTP client's configuration from the sync settings."""
     return ClientConfig(
@@ -129,117 +121,96 @@ def iter_batches(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Iterator[list[dict]]:
     """Regroup page records into batches of about `size` records, or `slow_size` after a page that
-    took `slow_page_seconds` or more to come (the CPU is idle while the next one is awaited)."""
-    pending: list[dict] = []
-    while True:
-        began = clock()
-        page = next(pages, None)
-        if page is None:
-            break
-        pending.extend(page.records)
-        limit = slow_size if clock() - began >= slow_page_seconds else size
-        if len(pending) >= limit:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
+    took `slow_page_seconds` or more to come (pipelines.sync.tasks.batched_pages)."""
+    for records, _ in batched_pages(
+        pages, size, slow_size=slow_size, slow_page_seconds=slow_page_seconds, clock=clock
+    ):
+        if records:
+            yield records
 
 
-def spool_window(
-    endpoint: Endpoint,
-    spill_dir: Path,
-    progress: ProgressCallback | None,
-    days: Sequence[date] = (),
-    tuning: Tuning = TUNING,
-) -> Callable[[date, Iterator[Page], WindowStats], SpooledWindow]:
-    """A window processor for `iter_windows`: flatten the pages of one day into a spool. The windows
-    flatten in turns, the earliest of `days` first (pipelines.sync.turns)."""
-    flatten = flattener(endpoint)
-    turns = TurnTaking()
-    rank = {day: n for n, day in enumerate(days)}
-
-    def process(day: date, pages: Iterator[Page], stats: WindowStats) -> SpooledWindow:
-        synced_at = datetime.now(UTC)
-        spool = Spool(endpoint_tables(endpoint), spill_dir=spill_dir, tuning=tuning)
-        totals = PartitionFigures()
-        try:
-            batches = iter_batches(
-                _reporting(pages, endpoint, day, stats, progress),
-                tuning.flatten_batch_records,
-                slow_size=tuning.slow_pages_batch_records,
-                slow_page_seconds=tuning.slow_page_seconds,
-            )
-            for records in batches:
-                with turns.turn(rank.get(day, len(rank))):
-                    batch = flatten(records, day=day, synced_at=synced_at)
-                    for name, table in batch.tables.items():
-                        if table.num_rows:
-                            spool.append(name, table)
-                totals.add_counts(batch)
-        except BaseException:
-            spool.close()
-            raise
-        return SpooledWindow(spool, totals, synced_at)
-
-    return process
-
-
-def _reporting(
-    pages: Iterator[Page],
-    endpoint: Endpoint,
-    day: date,
-    stats: WindowStats,
-    progress: ProgressCallback | None,
-) -> Iterator[Page]:
-    """Pass pages through, telling `progress` about each."""
-    for page in pages:
-        if progress is not None:
-            progress(endpoint.name, day, 1, len(page.records))
-        yield page
-
-
-def plan_refresh_days(
-    settings: Settings, endpoints: Sequence[Endpoint], today: date
-) -> dict[str, list[date]]:
-    """Days within the lookback that are not settled, per endpoint (load.unsettled_days)."""
-    since = today - timedelta(days=settings.lookback_days)
-    with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-        return {e.name: unsettled_days(con, e.name, since) for e in endpoints}
+def plan_tasks(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    endpoints: Sequence[Endpoint],
+    days: Sequence[date] | None,
+    *,
+    mode: str,
+    today: date,
+    refresh_open: bool = False,
+    reconcile_days: int | None = None,
+) -> list[DayTask]:
+    """The tasks of a sync, planned from the warehouse's day states (pipelines.sync.plan.plan_sync)."""
+    states = {e.name: day_states(con, e.name) for e in endpoints}
+    reconciled = last_reconciled(con)
+    return plan_sync(
+        endpoints,
+        states,
+        days,
+        mode=mode,
+        today=today,
+        now=datetime.now(UTC),
+        first_day=partitions_start(),
+        horizon_days=settings.settle_horizon_days,
+        refresh_open=refresh_open,
+        reconcile_days=reconcile_days,
+        last_reconcile=reconciled,
+    )
 
 
 def sync(
     settings: Settings,
     endpoints: Sequence[Endpoint],
-    days: Sequence[date],
+    days: Sequence[date] | None,
     *,
+    mode: str = REFRESH,
     refresh_open: bool = False,
+    reconcile_days: int | None = None,
     progress: ProgressCallback | None = None,
     on_partition: Callable[[PartitionResult], None] | None = None,
+    on_plan: Callable[[Sequence[DayTask]], None] | None = None,
     client: RetabClient | None = None,
     today: date | None = None,
 ) -> SyncReport:
-    """Replace every (endpoint, day) partition asked for; failures leave their day as it was."""
+    """Bring the (endpoint, day) partitions the plan names up to date (`plan_tasks`); a failure
+    leaves its day as it was. `days` None is the nightly: everything that needs it."""
     settings.require_key()
     _check_file_name(settings.duckdb_path)
     today = today or datetime.now(UTC).date()
-    plan = {e.name: sorted(set(days)) for e in endpoints}
-    if refresh_open:
-        for name, extra in plan_refresh_days(settings, endpoints, today).items():
-            plan[name] = sorted(set(plan[name]) | set(extra))
-
     source = client_config(settings).base_url if client is None else client.config.base_url
-    entries = {
-        (name, day): SyncLogEntry.start(endpoint=name, day=day, source=source, pid=os.getpid(), host=_host())
-        for name, planned in plan.items()
-        for day in planned
-    }
+    root = checkpoint_root(settings.duckdb_path)
     with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
         check_source(con, source)
         mark_interrupted(con)
-        record_sync_start(con, list(entries.values()))
         create_views(con)
+        tasks = plan_tasks(
+            con,
+            settings,
+            endpoints,
+            days,
+            mode=mode,
+            today=today,
+            refresh_open=refresh_open,
+            reconcile_days=reconcile_days,
+        )
+        entries = {
+            (t.endpoint.name, t.day): SyncLogEntry.start(
+                endpoint=t.endpoint.name, day=t.day, source=source, pid=os.getpid(), host=_host()
+            )
+            for t in tasks
+        }
+        saved = _trusted_checkpoints(con, root, tasks, source, settings.tuning)
+        for task in tasks:
+            entry = entries[(task.endpoint.name, task.day)]
+            entry.mode = "resume" if (task.endpoint.name, task.day) in saved else task.mode
+        record_sync_start(con, list(entries.values()))
+        settled = _up_to_date(con, endpoints, days, tasks)
+    if on_plan is not None:
+        on_plan(tasks)
 
     report = SyncReport()
+    for result in settled:
+        _report(result, report, on_partition)
     own_client = client is None
     client = client or RetabClient(client_config(settings))
     try:
@@ -250,22 +221,100 @@ def sync(
             tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill,
             relaxed_collection(settings.tuning.gen0_threshold),
         ):
-            for endpoint in endpoints:
-                _sync_endpoint(
-                    settings,
-                    client,
-                    endpoint,
-                    plan[endpoint.name],
-                    entries,
-                    Path(spill),
-                    progress,
-                    report,
-                    on_partition,
-                )
+            runner = TaskRunner(
+                client,
+                tuning=settings.tuning,
+                spill_dir=Path(spill),
+                checkpoint_root=root,
+                source=source_identity(source),
+                checkpoints=saved,
+                progress=progress,
+                ranks={(t.endpoint.name, t.day): n for n, t in enumerate(tasks)},
+            )
+            _run_tasks(settings, client, runner, tasks, entries, report, on_partition)
     finally:
         if own_client:
             client.close()
     return report
+
+
+def _up_to_date(
+    con: duckdb.DuckDBPyConnection,
+    endpoints: Sequence[Endpoint],
+    days: Sequence[date] | None,
+    tasks: Sequence[DayTask],
+) -> list[PartitionResult]:
+    """The days asked for that need nothing (an incremental sync of settled, complete days), as
+    results with the rows they hold."""
+    planned = {(t.endpoint.name, t.day) for t in tasks}
+    results = []
+    for endpoint in endpoints:
+        idle = [d for d in sorted(set(days or ())) if (endpoint.name, d) not in planned]
+        if not idle:
+            continue
+        counts = dict(
+            con.execute(
+                f"SELECT created_date, count(*) FROM retab.{endpoint.table} "
+                "WHERE created_date IN (SELECT unnest(?::DATE[])) GROUP BY 1",
+                [idle],
+            ).fetchall()
+        )
+        for d in idle:
+            rows = int(counts.get(d, 0))
+            results.append(PartitionResult(endpoint.name, d, ok=True, complete=True, rows=rows))
+    return results
+
+
+def _trusted_checkpoints(
+    con: duckdb.DuckDBPyConnection, root: Path, tasks: Sequence[DayTask], source: str, tuning: Tuning
+) -> dict[tuple[str, date], Checkpoint]:
+    """The checkpoints of the walks planned that can be resumed; the others are discarded."""
+    found: dict[tuple[str, date], Checkpoint] = {}
+    max_age = timedelta(hours=tuning.checkpoint_max_age_hours)
+    now = datetime.now(UTC)
+    committed = {
+        (endpoint, day): at
+        for endpoint, day, at in con.execute(
+            "SELECT endpoint, day, max(started_at) FROM retab.sync_log WHERE outcome = 'ok' GROUP BY ALL"
+        ).fetchall()
+    }
+    for task in tasks:
+        if not task.walks:
+            continue
+        key = (task.endpoint.name, task.day)
+        folder = checkpoint_folder(root, *key)
+        if not folder.exists():
+            continue
+        checkpoint = find_checkpoint(
+            folder, source=source_identity(source), now=now, max_age=max_age, committed_at=committed.get(key)
+        )
+        if checkpoint is not None:
+            found[key] = checkpoint
+    return found
+
+
+def nightly_days(
+    con: duckdb.DuckDBPyConnection,
+    endpoints: Sequence[Endpoint],
+    today: date,
+    *,
+    horizon_days: int | None = None,
+) -> dict[str, list[date]]:
+    """The days a sync with no dates brings up to date, reconciliation aside, per endpoint: what the
+    Dagster nightly schedule requests (and `sync` itself does)."""
+    states = {e.name: day_states(con, e.name) for e in endpoints}
+    tasks = plan_sync(
+        endpoints,
+        states,
+        None,
+        mode=INCREMENTAL,
+        today=today,
+        now=datetime.now(UTC),
+        first_day=partitions_start(),
+        horizon_days=horizon_days,
+        reconcile_days=0,
+    )
+    return {e.name: [t.day for t in tasks if t.endpoint.name == e.name] for e in endpoints}
 
 
 def _check_file_name(path: Path) -> None:
@@ -276,57 +325,49 @@ def _check_file_name(path: Path) -> None:
         log.warning(warning)
 
 
-def _sync_endpoint(
+def _run_tasks(
     settings: Settings,
     client: RetabClient,
-    endpoint: Endpoint,
-    days: Sequence[date],
+    runner: TaskRunner,
+    tasks: Sequence[DayTask],
     entries: dict[tuple[str, date], SyncLogEntry],
-    spill_dir: Path,
-    progress: ProgressCallback | None,
     report: SyncReport,
     on_partition: Callable[[PartitionResult], None] | None,
 ) -> None:
-    """Fetch, flatten and load one endpoint's days; a fatal API error, an unreachable host or HTML
-    instead of the API stops the rest of them (each would wait out the same retries), and they are
-    reported failed with it. Windows that finish together are loaded in one writer session."""
-    groups = iter_window_groups(
-        client,
-        endpoint,
-        days,
-        spool_window(endpoint, spill_dir, progress, days, settings.tuning),
-        concurrency=settings.concurrency,
-    )
-    fatal: BaseException | None = None
+    """Fetch, flatten and load every task, both endpoints side by side within one budget of
+    `concurrency` requests in flight. A fatal API error, an unreachable host or HTML instead of
+    the API stops the rest of its endpoint's tasks (each would wait out the same retries), and
+    they are reported failed with it. Tasks that finish together are loaded in one writer session."""
+    client.ensure_pool(settings.concurrency * 2)
+    client.limit_in_flight(settings.concurrency)
+    fatal: dict[str, BaseException] = {}
+
+    def work(task: DayTask, stats: WindowStats, cancelled: threading.Event) -> SpooledWindow:
+        if task.endpoint.name in fatal:
+            raise fatal[task.endpoint.name]
+        return runner.run(task, stats, cancelled)
+
+    pairs = [(t, WindowStats(endpoint=t.endpoint.name, day=t.day)) for t in tasks]
+    groups = iter_task_groups(pairs, work, concurrency=settings.concurrency, name="day")
     try:
         for group in groups:
-            ready: list[ReadyWindow] = []
-            for outcome in group:
-                entry = entries[(endpoint.name, outcome.day)]
-                if outcome.error is None and outcome.result is not None:
-                    ready.append(ReadyWindow(outcome.day, outcome.stats, outcome.result, entry))
+            ready: dict[str, list[ReadyWindow]] = {}
+            for (task, stats), spooled, error in group:
+                entry = entries[(task.endpoint.name, task.day)]
+                if error is None and spooled is not None:
+                    ready.setdefault(task.endpoint.name, []).append(ReadyWindow(task, stats, spooled, entry))
                     continue
-                error = outcome.error or RuntimeError("the window produced nothing")
-                result = _failed(endpoint, outcome.day, outcome.stats, error)
+                error = error or RuntimeError("the task produced nothing")
+                result = _failed(task.endpoint, task.day, stats, error)
                 _log_failure(settings, entry, error)
                 if classify(error).stops_endpoint:
-                    fatal = fatal or error
+                    fatal.setdefault(task.endpoint.name, error)
                 _report(result, report, on_partition)
-            for result in _load_together(settings, endpoint, ready):
-                _report(result, report, on_partition)
-            if fatal is not None:
-                break
+            for windows in ready.values():
+                for result in _load_together(settings, windows[0].task.endpoint, windows):
+                    _report(result, report, on_partition)
     finally:
         groups.close()  # type: ignore[attr-defined]
-    if fatal is not None:
-        for day in days:
-            if not any(p.endpoint == endpoint.name and p.day == day for p in report.partitions):
-                report.partitions.append(
-                    PartitionResult(
-                        endpoint.name, day, ok=False, error=str(fatal), retryable=classify(fatal).retryable
-                    )
-                )
-                _log_failure(settings, entries[(endpoint.name, day)], fatal)
 
 
 def _report(
@@ -339,25 +380,42 @@ def _report(
 
 @dataclass
 class ReadyWindow:
-    """A window fetched and spooled, with the sync_log entry its load completes."""
+    """A task fetched and spooled, with the sync_log entry its load completes."""
 
-    day: date
+    task: DayTask
     stats: WindowStats
     spooled: SpooledWindow
     entry: SyncLogEntry
+
+    @property
+    def day(self) -> date:
+        """The task's day."""
+        return self.task.day
 
 
 def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWindow]) -> list[PartitionResult]:
     """Swap the ready windows into the warehouse in one writer session (one open, one checkpoint on
     close), each partition atomically (load.replace_partitions). A failure is reported, not raised:
     a partition that cannot be replaced fails alone; a session that cannot open, or whose close
-    fails, fails the ones it held."""
+    fails, fails the ones it held. A committed walk's checkpoint is removed; so is that of a walk
+    whose load failed (it is not trusted twice)."""
     if not ready:
         return []
     results = [_result(endpoint, w.day, w.stats, w.spooled.totals) for w in ready]
-    entries = [w.entry.finished(result) for w, result in zip(ready, results, strict=True)]
+    entries = [
+        w.entry.finished(result, tail_cursor=w.spooled.tail_cursor, source_time=w.stats.source_time)
+        for w, result in zip(ready, results, strict=True)
+    ]
     loads = [
-        PartitionLoad(endpoint=endpoint.name, day=w.day, spool=w.spooled.spool, log=entry)
+        PartitionLoad(
+            endpoint=endpoint.name,
+            day=w.day,
+            spool=w.spooled.spool,
+            log=entry,
+            update=not w.task.walks,
+            removed=w.spooled.removed,
+            rewalked_after=w.spooled.rewalked_after,
+        )
         for w, entry in zip(ready, entries, strict=True)
     ]
     failed: dict[int, Exception] = {}
@@ -377,6 +435,12 @@ def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWind
             if n not in failed:
                 _fail(results[n], endpoint, error)
                 _log_failure(settings, entry, error)
+    for window, result, entry in zip(ready, results, entries, strict=True):
+        if result.ok:
+            for name in ("rows", "added", "changed", "removed"):
+                setattr(result, name, getattr(entry, name))
+        if window.spooled.checkpoint is not None and (result.ok or entry.mode == "resume"):
+            discard(window.spooled.checkpoint)
     return results
 
 
@@ -403,6 +467,8 @@ def _result(endpoint: Endpoint, day: date, stats: WindowStats, totals: Partition
         bytes=stats.bytes,
         seconds=stats.seconds,
         complete=stats.complete,
+        gets=stats.gets,
+        resumed_pages=totals.resumed_pages,
     )
 
 

@@ -16,6 +16,7 @@ without an offset is never guessed to be UTC: it fails, and its problem says so.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,3 +79,22 @@ def _collect_failures(values: pa.Array, offset: int, out: list[int]) -> None:
     half = len(values) // 2
     _collect_failures(values.slice(0, half), offset, out)
     _collect_failures(values.slice(half), offset + half, out)
+
+
+def created_key(record: object) -> str | None:
+    """A record's `timing.created_at` as a sortable UTC string (microseconds), None if unreadable.
+
+    The two ends of a walk compare records by it (pipelines.extract.walks), whatever form each
+    record writes its timestamp in.
+    """
+    timing = record.get("timing") if isinstance(record, dict) else None
+    text = timing.get("created_at") if isinstance(timing, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if instant.tzinfo is None:
+        return None
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

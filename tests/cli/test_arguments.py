@@ -19,7 +19,7 @@ TOMORROW = "2999-12-31"  # surely after today; a date computed at collection goe
         (["sync", "--start", "2026-05-03", "--end", "2026-05-01"], "is after --end"),
         (["sync", "--start", "2026-5-1x", "--end", "2026-05-01"], "write it as YYYY-MM-DD"),
         (["sync", "--start", "2026-05-01", "--end", TOMORROW], "is after today"),
-        (["sync", "--start", "2026-05-01"], "--end"),
+        (["sync", "--end", "2026-05-01"], "--end needs --start"),
         (["sync", "--start", "2026-05-01", "--end", "2026-05-01", "--endpoint", "jobs"], "invalid choice"),
         (
             ["sync", "--start", "2026-05-01", "--end", "2026-05-01", "--concurrency", "0"],
@@ -31,7 +31,7 @@ TOMORROW = "2999-12-31"  # surely after today; a date computed at collection goe
         "start-after-end",
         "malformed-day",
         "future-day",
-        "missing-end",
+        "end-without-start",
         "unknown-endpoint",
         "zero-concurrency",
         "unknown-command",

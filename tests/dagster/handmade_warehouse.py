@@ -41,13 +41,14 @@ def add_run(
     *,
     created_date: date | None = None,
     hour: int = 12,
+    synced_at: datetime | None = None,
 ) -> None:
     """One run created at `hour`:00 UTC on `day`; `created_date` may be set to another day by hand."""
     created_at = datetime.combine(day, time(hour), tzinfo=UTC)
     con.execute(
         f"INSERT INTO retab.{table} (id, status, created_at, created_date, raw, synced_at) "
-        "VALUES (?, ?, ?, ?, ?, now())",
-        [run_id, status, created_at, created_date or day, f'{{"id": "{run_id}"}}'],
+        "VALUES (?, ?, ?, ?, ?, coalesce(?, now()))",
+        [run_id, status, created_at, created_date or day, f'{{"id": "{run_id}"}}', synced_at],
     )
 
 

@@ -12,13 +12,14 @@ import pytest
 from sim_world import DAYS, END
 
 from assets.definitions import defs
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
+from assets.partitions import MODE_TAG, RANGE_END_TAG, RANGE_START_TAG, range_tags
 from assets.resources import WarehouseResource
-from assets.schedules import every_minutes_cron, nightly_days
+from assets.schedules import every_minutes_cron
 from pipelines.config import today_every_minutes
 from pipelines.endpoints import ENDPOINTS
 from pipelines.load.connections import open_reader, open_writer
 from pipelines.load.partitions import open_run_days
+from pipelines.sync.plan import plan_sync
 from retab_sim import Simulator
 
 NIGHTLY = defs.resolve_schedule_def("retab_nightly")
@@ -62,7 +63,7 @@ def test_nightly_requests_yesterday_when_the_warehouse_does_not_exist_yet(tmp_pa
     assert not (tmp_path / "absent.duckdb").exists(), "the schedule only reads"
 
 
-def test_nightly_resyncs_the_days_of_the_lookback_that_are_not_settled(tmp_path: Path) -> None:
+def test_nightly_requests_new_days_open_runs_of_any_age_and_failed_days(tmp_path: Path) -> None:
     path = hw.create(tmp_path / "w.duckdb")
     con = hw.connect(path)
     for day in [date(2026, 4, 20), *(date(2026, 5, 1) + timedelta(days=n) for n in range(10))]:
@@ -70,7 +71,7 @@ def test_nightly_resyncs_the_days_of_the_lookback_that_are_not_settled(tmp_path:
         hw.add_runs(con, "experiment_runs", day, 2)
         hw.add_sync(con, "runs", day)
         hw.add_sync(con, "experiment-runs", day)
-    hw.add_run(con, "workflow_runs", "old-pending", date(2026, 4, 20), "pending")  # before the lookback
+    hw.add_run(con, "workflow_runs", "old-pending", date(2026, 4, 20), "pending")  # settled at any age
     hw.add_run(con, "workflow_runs", "running-3rd", date(2026, 5, 3), "running")
     hw.add_run(con, "workflow_runs", "review-4th", date(2026, 5, 4), "awaiting_review")
     hw.add_run(con, "workflow_runs", "queued-7th", date(2026, 5, 7), "queued")
@@ -85,18 +86,23 @@ def test_nightly_resyncs_the_days_of_the_lookback_that_are_not_settled(tmp_path:
 
     assert requested(result) == {
         "retab/workflow_runs": [
+            ("2026-04-20", "2026-04-30"),  # an open run settled at any age; the days no sync reached
             ("2026-05-03", "2026-05-04"),
             ("2026-05-07", "2026-05-07"),
-            ("2026-05-10", "2026-05-10"),
+            ("2026-05-10", "2026-05-11"),  # yesterday, and today's first hours
         ],
         "retab/experiment_runs": [
-            ("2026-04-30", "2026-04-30"),
+            ("2026-04-21", "2026-04-30"),  # the days no sync reached, then the partial 30th
             ("2026-05-08", "2026-05-08"),
-            ("2026-05-10", "2026-05-10"),
+            ("2026-05-10", "2026-05-11"),
         ],
     }
     keys = [request.run_key for request in result.run_requests or []]
     assert len(set(keys)) == len(keys), "distinct run keys: a repeated tick does not launch twice"
+    assert all(r.tags[MODE_TAG] == "incremental" for r in result.run_requests or [])
+
+    horizon = tick(NIGHTLY, AT_0215, WarehouseResource(path=str(path), settle_horizon_days=14))
+    assert requested(horizon)["retab/workflow_runs"][0] == ("2026-04-21", "2026-04-30")  # 20th: too old
 
 
 def test_nightly_requests_yesterday_only_when_the_warehouse_stays_locked(tmp_path: Path) -> None:
@@ -125,13 +131,34 @@ def test_nightly_requests_yesterday_only_when_the_warehouse_stays_locked(tmp_pat
     assert requested(result)["retab/workflow_runs"] == [("2026-05-10", "2026-05-10")]
 
 
-def test_nightly_days_stay_between_the_first_partition_and_yesterday() -> None:
-    open_days = {"runs": [date(2026, 1, 2), date(2026, 1, 5), date(2026, 1, 9)], "experiment-runs": []}
-    assert nightly_days(date(2026, 1, 8), open_days, first_day=date(2026, 1, 3)) == {
-        "runs": [date(2026, 1, 5), date(2026, 1, 8)],
-        "experiment-runs": [date(2026, 1, 8)],
+def test_nightly_days_stay_between_the_first_partition_and_today() -> None:
+    from pipelines.load.state import DayState, OpenRun
+
+    committed = datetime(2026, 1, 10, 3, tzinfo=UTC)
+    open_run = OpenRun("r1", committed, "r0", committed - timedelta(seconds=1), 1)
+    states = {
+        day: DayState(
+            day, rows=500, open_runs=(open_run,), last_outcome="ok", last_complete=True, committed_at=committed
+        )
+        for day in (date(2026, 1, 2), date(2026, 1, 5), date(2026, 1, 9))
     }
-    assert nightly_days(date(2026, 1, 2), {"runs": []}, first_day=date(2026, 1, 3)) == {"runs": []}
+    runs = ENDPOINTS["runs"]
+    tasks = plan_sync(
+        [runs],
+        {"runs": states},
+        None,
+        mode="incremental",
+        today=date(2026, 1, 8),
+        now=committed,
+        first_day=date(2026, 1, 3),
+        reconcile_days=0,
+    )
+    # from the first partition (the 2nd is before it) to today (the 9th is after it): the days no sync
+    # reached are walked, the 5th's open run settled
+    assert [t.day for t in tasks] == [date(2026, 1, n) for n in range(3, 9)]
+    assert next(t for t in tasks if t.day == date(2026, 1, 5)).settle_ids == ("r1",)
+    assert plan_sync([runs], {}, None, mode="incremental", today=date(2026, 1, 2), now=committed,
+                     first_day=date(2026, 1, 3), reconcile_days=0) == []  # fmt: skip
 
 
 def test_today_s_schedule_requests_the_partial_partition_of_the_tick_s_day() -> None:

@@ -34,7 +34,7 @@ RUNS = ENDPOINTS["runs"]
 EXPERIMENTS = ENDPOINTS["experiment-runs"]
 DAYS = [date(2026, 5, 8), date(2026, 5, 9), date(2026, 5, 10)]
 TODAY = date(2026, 5, 11)
-SCOPE = Scope(days=DAYS, today=TODAY, lookback_days=14, rejected_share_max=0.01)
+SCOPE = Scope(days=DAYS, today=TODAY, settle_horizon_days=14, rejected_share_max=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_unique_ids_fails_on_a_duplicate_inserted_by_hand(evaluate) -> None:
 
 
 def test_unique_ids_covers_the_whole_table_not_only_the_run_s_days(evaluate) -> None:
-    outside = Scope(days=[DAYS[2]], today=TODAY, lookback_days=14, rejected_share_max=0.01)
+    outside = Scope(days=[DAYS[2]], today=TODAY, settle_horizon_days=14, rejected_share_max=0.01)
     defect = partial(hw.add_run, table=RUNS.table, run_id="workflow_runs-2026-05-08-1", day=DAYS[0])
     assert not evaluate(unique_ids, defect, scope=outside)
 
@@ -116,7 +116,7 @@ def test_created_date_check_uses_the_utc_day_of_created_at(evaluate) -> None:
 
 def test_created_date_check_looks_only_at_the_run_s_days(evaluate) -> None:
     defect = partial(hw.add_run, table=RUNS.table, run_id="moved", day=DAYS[0], created_date=DAYS[1])
-    other_day = Scope(days=[DAYS[2]], today=TODAY, lookback_days=14, rejected_share_max=0.01)
+    other_day = Scope(days=[DAYS[2]], today=TODAY, settle_horizon_days=14, rejected_share_max=0.01)
     assert evaluate(created_date_in_partition, defect, scope=other_day)
 
 
@@ -126,7 +126,7 @@ def test_rejected_share_fails_above_the_threshold(evaluate, rejected, passes) ->
 
 
 def test_rejected_share_fails_on_a_day_with_only_rejected_records(evaluate) -> None:
-    every_day = Scope(days=None, today=TODAY, lookback_days=14, rejected_share_max=0.01)
+    every_day = Scope(days=None, today=TODAY, settle_horizon_days=14, rejected_share_max=0.01)
     no_runs_day = DAYS[-1] + timedelta(days=1)
     assert not evaluate(
         rejected_share, lambda con: hw.add_rejected(con, RUNS.name, no_runs_day, 1), scope=every_day
@@ -167,7 +167,7 @@ def test_completeness_passes_when_a_failed_attempt_was_followed_by_a_good_one(ev
 
 def test_completeness_fails_for_a_run_day_never_synced(evaluate) -> None:
     never = Scope(
-        days=[*DAYS, DAYS[-1] + timedelta(1)], today=TODAY, lookback_days=14, rejected_share_max=0.01
+        days=[*DAYS, DAYS[-1] + timedelta(1)], today=TODAY, settle_horizon_days=14, rejected_share_max=0.01
     )
     assert not evaluate(partitions_complete, scope=never)
 
@@ -180,6 +180,23 @@ def test_stale_open_runs_warns_about_open_runs_older_than_the_lookback(evaluate)
 def test_stale_open_runs_ignores_open_runs_within_the_lookback(evaluate) -> None:
     recent = TODAY - timedelta(days=3)
     assert evaluate(no_stale_open_runs, lambda con: hw.add_run(con, RUNS.table, "busy", recent, "running"))
+
+
+def test_without_a_horizon_an_open_run_of_any_age_is_fine_while_the_nightly_looks_at_it(evaluate) -> None:
+    unlimited = Scope(days=DAYS, today=TODAY, settle_horizon_days=None, rejected_share_max=0.01)
+    old = TODAY - timedelta(days=60)
+    seen_today = datetime.combine(TODAY, time(2, 30), tzinfo=UTC)
+
+    def looked_at_today(con: duckdb.DuckDBPyConnection) -> None:
+        hw.add_run(con, RUNS.table, "in-review", old, "awaiting_review", synced_at=seen_today)
+
+    def forgotten(con: duckdb.DuckDBPyConnection) -> None:
+        hw.add_run(
+            con, RUNS.table, "forgotten", old, "awaiting_review", synced_at=seen_today - timedelta(days=3)
+        )
+
+    assert evaluate(no_stale_open_runs, looked_at_today, scope=unlimited)
+    assert not evaluate(no_stale_open_runs, forgotten, scope=unlimited)
 
 
 def test_only_stale_open_runs_is_a_warning_the_rest_block() -> None:

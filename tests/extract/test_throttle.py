@@ -80,8 +80,13 @@ def test_a_refusal_of_the_very_first_requests_does_not_collapse_the_rate() -> No
     starts = [rate.acquire() for _ in range(12)]  # the first requests of 12 walkers, none answered yet
     clock.now += 0.05
     rate.on_throttle(starts[0], retry_after=0.2)  # a 429 with nothing accepted: no evidence of a limit
-    assert rate.rate > 10 * 0.5  # was cut to the floor (0.5/s): a nightly then crawled for minutes
-    assert rate.rate == pytest.approx(0.7 * 12 / 0.25, rel=0.05)  # beta of the rate it was sent at
+    assert math.isinf(rate.rate)  # was cut to the floor (0.5/s): a nightly then crawled for minutes
+    before = clock.now
+    rate.acquire()
+    assert clock.now - before == pytest.approx(0.2)  # but the Retry-After is honoured by everyone
+    served(rate, clock, 10, 0.02)  # then evidence: 10 accepted in 0.2 s (+ the hold) ...
+    rate.on_throttle(rate.acquire(), retry_after=1.0)
+    assert rate.decreases == 1 and rate.rate < 60  # ... and the next refusal sets the rate by it
 
 
 def test_refusals_of_requests_already_in_flight_are_one_event() -> None:

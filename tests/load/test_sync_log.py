@@ -95,12 +95,14 @@ def test_finished_copies_the_figures_of_a_partition() -> None:
             1.5,
             True,
         )
+        gets, resumed_pages, added, changed, removed = 6, 7, 8, 9, 10
         retries_by_cause: ClassVar[dict[str, int]] = {"429": 2, "5xx": 1}
 
     done = entry().finished(PartitionFigures(**{n: getattr(Figures, n) for n in FIGURE_FIELDS}))
     assert (done.rows, done.pages, done.retries, done.rejected, done.open_runs) == (10, 2, 3, 1, 3)
     assert (done.unknown_fields, done.bytes, done.seconds, done.complete) == (4, 999, 1.5, True)
     assert done.duplicates == 5
+    assert (done.gets, done.resumed_pages, done.added, done.changed, done.removed) == (6, 7, 8, 9, 10)
     assert done.retries_by_cause == {"429": 2, "5xx": 1}
 
 

@@ -288,7 +288,7 @@ BAD_ARGUMENTS = [
     (["sync", "--start", "2026-02-30", "--end", "2026-03-01"], "'2026-02-30' does not exist"),
     (["sync", "--start", "yesterday", "--end", "2026-05-01"], "is not a day"),
     (["sync", "--start", "2026-05-01", "--end", TOMORROW], "is after today"),
-    (["sync", "--start", "2026-05-01"], "the following arguments are required: --end"),
+    (["sync", "--end", "2026-05-01"], "--end needs --start"),
     (
         ["sync", "--start", "2026-05-01", "--end", "2026-05-01", "--endpoint", "jobs"],
         "invalid choice: 'jobs'",

@@ -20,7 +20,7 @@ import pytest
 from pipelines.config import Settings
 from pipelines.endpoints import ENDPOINTS
 from pipelines.load.connections import open_writer
-from pipelines.sync.orchestrator import parse_endpoints, plan_refresh_days, sync
+from pipelines.sync.orchestrator import parse_endpoints, plan_tasks, sync
 from reliability.summary import Tally
 from reliability.world import (
     ENDPOINT_NAMES,
@@ -219,12 +219,16 @@ def test_cli_refresh_open_and_the_nightly_schedule_pick_the_same_days(
     partial_day = days[1]
     with open_writer(path) as con:  # the day's last sync started at 18:00 on that day
         con.execute(
-            "UPDATE retab.sync_log SET started_at = ? WHERE day = ?", [at(partial_day, 18), partial_day]
+            "UPDATE retab.sync_log SET started_at = ?, source_time = ? WHERE day = ?",
+            [at(partial_day, 18), at(partial_day, 18), partial_day],
         )
     today = last + timedelta(days=5)
 
     with tally.case("late updates"):
-        cli = plan_refresh_days(settings, parse_endpoints("all"), today)
+        with open_writer(path) as con:  # `sync` with no dates, reconciliation aside
+            tasks = plan_tasks(con, settings, parse_endpoints("all"), None, mode="incremental", today=today,
+                               reconcile_days=0)  # fmt: skip
+        cli = {e: [t.day for t in tasks if t.endpoint.name == e] for e in ENDPOINT_NAMES}
         schedule = read_unsettled_days(WarehouseResource(path=str(path)), today)
         assert {e: sorted(d) for e, d in cli.items()} == {e: sorted(schedule[e]) for e in cli}, (
             "the CLI's --refresh-open and the nightly schedule disagree on which days still need a sync"
