@@ -24,7 +24,7 @@ import pickle
 import statistics
 import time
 from collections.abc import Generator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,21 @@ class PrefetchedClient(RetabClient):
     def __init__(self, pages: Pages) -> None:
         super().__init__(ClientConfig(api_key="bench", base_url="http://127.0.0.1:9"))
         self._pages = pages
+
+    def iter_listing(
+        self,
+        endpoint: Endpoint,
+        day: date,
+        stats: WindowStats,
+        *,
+        order: str = "asc",
+        after: str | None = None,
+    ) -> Generator[Page, None, None]:
+        """The day's pages oldest first, as the asc end of a walk sees them; the desc end and a tail
+        walk find nothing (the bytes were fetched once, in one order), so one end walks the day."""
+        stats.source_time = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(days=2)
+        if order == "asc" and after is None:
+            yield from self.iter_window_pages(endpoint, day, stats)
 
     def iter_window_pages(
         self, endpoint: Endpoint, day: date, stats: WindowStats

@@ -21,6 +21,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pipelines.extract.pagination import Page
@@ -73,20 +74,81 @@ class WalkPage:
 
 
 class _Seam:
-    """What both walkers share: the ids each took, their frontiers, and who has stopped."""
+    """What both walkers share: each end's frontier, and who has stopped.
+
+    An end has taken (or passed) every record beyond its frontier key, and, at the frontier key
+    itself, the ids in its frontier group: so "did the other end take this record?" needs no set
+    of the day's ids (a day of 1M runs would hold ~70 MB of them), only the frontier's tie group.
+    """
 
     def __init__(self, cursors: WalkCursors, key: Key) -> None:
         self.lock = threading.Lock()
         self.handover = threading.Lock()
         self.cursors = cursors
         self.key = key
-        # hashes of ids taken by each end in this process; after a resume, each end's last id
-        self.taken: dict[str, set[int]] = {
+        # after a resume, each end's frontier is its saved cursor (its group holds just that id)
+        self.front: dict[str, Any] = {ASC: cursors.asc_key, DESC: cursors.desc_key}
+        self.group: dict[str, set[int]] = {
             ASC: {hash(cursors.asc)} if cursors.asc else set(),
             DESC: {hash(cursors.desc)} if cursors.desc else set(),
         }
+        self.loose: dict[str, set[int]] = {ASC: set(), DESC: set()}  # ids whose created_at is unreadable
         self.tie: dict[str, Any] = {}  # end -> the created_at group it is finishing after crossing
-        self.desc_low: Any = cursors.desc_key  # the lowest created_at the desc end has taken
+        self.desc_low: Any = cursors.desc_key  # the lowest created_at the desc end has listed
+
+    def taken_by(self, end: str, record: dict[str, Any], key: Any = None) -> bool:
+        """Whether `end` has taken (or walked past) this record (`key`: its created_at, if known)."""
+        h, k = hash(record.get("id")), self.key(record) if key is None else key
+        if k is None:
+            return h in self.loose[end]
+        front = self.front[end]
+        if front is None:
+            return False
+        beyond = k > front if end == DESC else k < front
+        return beyond or (k == front and h in self.group[end])
+
+    def _take(self, end: str, record: dict[str, Any], key: Any = None) -> None:
+        h, k = hash(record.get("id")), self.key(record) if key is None else key
+        if k is None:
+            self.loose[end].add(h)
+        elif k != self.front[end]:
+            self.front[end], self.group[end] = k, {h}
+        else:
+            self.group[end].add(h)
+
+    def _clear_of(self, other: str, page: Page) -> bool:
+        """Whether no record of the page can be one `other` took: the page, in its end's order,
+        stays short of the other end's frontier."""
+        records = [r for r in page.records if isinstance(r.get("id"), str)]
+        front = self.front[other]
+        if not records or (front is None and not self.loose[other]):
+            return True
+        first, last = self.key(records[0]), self.key(records[-1])
+        if first is None or last is None or front is None or self.loose[other]:
+            return False
+        if other == DESC:  # the page is asc's
+            return first <= last < front
+        return first >= last > front
+
+    def _take_page(self, end: str, records: list[dict[str, Any]]) -> None:
+        """Move `end`'s frontier to the page's last key; its group: the page's records at that key."""
+        ids = [r for r in records if isinstance(r.get("id"), str)]
+        if not ids:
+            return
+        last = self.key(ids[-1])
+        if last is None:
+            for record in ids:
+                self._take(end, record)
+            return
+        trailing = set()
+        for record in reversed(ids):
+            if self.key(record) != last:
+                break
+            trailing.add(hash(record["id"]))
+        if last == self.front[end]:
+            self.group[end] |= trailing
+        else:
+            self.front[end], self.group[end] = last, trailing
 
     def keep(self, end: str, page: Page) -> WalkPage | None:
         """The records of `end`'s page the walk keeps; None once `end` has stopped."""
@@ -101,27 +163,32 @@ class _Seam:
             if end == DESC and c.desc is None and self._starts_at_oldest(page):
                 c.desc_done = True  # its "newest" record is one the asc end began with: `order` ignored
                 return None
-            kept: list[dict[str, Any]] = []
+            if end not in self.tie and self._clear_of(other, page):
+                kept = list(page.records)  # the usual page, far from the other end: 2 keys read, not 100
+                self._take_page(end, kept)
+                self._advance(end, page, kept)
+                if page.after is None:
+                    setattr(c, f"{end}_done", True)
+                    setattr(c, f"{other}_done", True)  # this end reached the other's far side
+                return WalkPage(kept, dataclasses.replace(c), page.nbytes)
+            kept = []
             stop = False
             for record in page.records:
-                record_id = record.get("id")
-                if not isinstance(record_id, str):  # kept (the flattener rejects it), never a seam
+                if not isinstance(record.get("id"), str):  # kept (the flattener rejects it), never a seam
                     kept.append(record)
                     continue
-                h = hash(record_id)
                 key = self.key(record)
+                taken = self.taken_by(other, record, key)
                 if end in self.tie:
                     if key != self.tie[end]:
                         stop = True
                         break
-                elif h in self.taken[other] or self._beyond(end, key):
+                elif taken:
                     self.tie[end] = key  # crossed: the other end stops; this one finishes the group
                     setattr(c, f"{other}_done", True)
-                    if h in self.taken[other]:
-                        continue
-                if h in self.taken[end] or h in self.taken[other]:
+                if taken:
                     continue
-                self.taken[end].add(h)
+                self._take(end, record, key)
                 kept.append(record)
             self._advance(end, page, kept)
             if stop or page.after is None:
@@ -130,13 +197,32 @@ class _Seam:
                 c.desc_done = True  # the asc end reached the newest record: nothing is left for desc
             if end == DESC and page.after is None and not stop and end not in self.tie:
                 c.asc_done = True
+            if end == DESC and not c.desc_done and not self.tie and self._asc_within_a_page(page):
+                c.desc_done = True  # the asc end's next page reaches here: one request, not two at once
             return WalkPage(kept, dataclasses.replace(c), page.nbytes)
+
+    def _asc_within_a_page(self, page: Page) -> bool:
+        """Whether the gap left between the two ends spans less time than the desc end's last page:
+        the asc end's next page then most likely closes it, and a desc request would only double it.
+        Only the desc end steps back (the asc end walks on until it meets the desc end's records),
+        so a wrong guess costs a page's wait, never a record."""
+        low, high = self.front[ASC], self.front[DESC]
+        keys = [k for r in page.records if (k := self.key(r)) is not None]
+        if low is None or high is None or len(keys) < 2:
+            return False
+        try:
+            gap = _instant(high) - _instant(low)
+            span = _instant(keys[0]) - _instant(keys[-1])
+        except (TypeError, ValueError):
+            return False
+        return gap <= span
 
     def _descending(self, page: Page) -> bool:
         """Whether a desc page really goes from newer to older (and continues the previous one): a
         server that ignores `order` would otherwise make both ends walk from the oldest and "meet"
         at once, leaving the rest of the day unwalked."""
-        keys = [k for r in page.records if isinstance(r.get("id"), str) and (k := self.key(r)) is not None]
+        records = [r for r in page.records if isinstance(r.get("id"), str)]
+        keys = [k for r in records[:1] + records[-1:] if (k := self.key(r)) is not None]
         if self.desc_low is not None:
             keys.insert(0, self.desc_low)
         if any(a < b for a, b in itertools.pairwise(keys)):
@@ -149,17 +235,8 @@ class _Seam:
         """The desc end's first page begins with a record the asc end already took, while the asc end
         is still walking: no real newest-first listing does that (the desc end starts only once the
         asc end has seen more than a page)."""
-        first = next((r["id"] for r in page.records if isinstance(r.get("id"), str)), None)
-        return first is not None and hash(first) in self.taken[ASC]
-
-    def _beyond(self, end: str, key: Any) -> bool:
-        """After a resume, the other end's earlier records are not in `taken`: its frontier tells."""
-        c = self.cursors
-        frontier = c.desc_key if end == ASC else c.asc_key
-        if key is None or frontier is None:
-            return False
-        started = (c.desc if end == ASC else c.asc) is not None
-        return started and (key > frontier if end == ASC else key < frontier)
+        first = next((r for r in page.records if isinstance(r.get("id"), str)), None)
+        return first is not None and self.taken_by(ASC, first)
 
     def _advance(self, end: str, page: Page, kept: list[dict[str, Any]]) -> None:
         c = self.cursors
@@ -235,7 +312,10 @@ def _both_ends(list_pages: ListPages, seam: _Seam) -> Iterator[WalkPage]:
     def run(end: str) -> None:
         pages = list_pages(end, getattr(c, end))
         try:
-            for page in pages:
+            while not getattr(c, f"{end}_done"):  # checked before each request: a stopped end asks no more
+                page = next(pages, None)
+                if page is None:
+                    break
                 if stop.is_set():
                     return
                 with seam.handover:  # kept and queued in one step: the queue's order is the keeping order
@@ -284,6 +364,11 @@ def _both_ends(list_pages: ListPages, seam: _Seam) -> Iterator[WalkPage]:
             while thread.is_alive():
                 _drain(out)
                 thread.join(timeout=0.05)
+
+
+def _instant(key: Any) -> datetime:
+    """A created_at key (pipelines.transform.timestamps.created_key) as a datetime."""
+    return datetime.fromisoformat(str(key).replace("Z", "+00:00"))
 
 
 def _put(out: queue.Queue[Any], item: Any, stop: threading.Event) -> None:

@@ -230,6 +230,7 @@ def sync(
                 checkpoints=saved,
                 progress=progress,
                 ranks={(t.endpoint.name, t.day): n for n, t in enumerate(tasks)},
+                concurrency=settings.concurrency,
             )
             _run_tasks(settings, client, runner, tasks, entries, report, on_partition)
     finally:

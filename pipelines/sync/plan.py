@@ -135,8 +135,8 @@ def nightly_tasks(
             tasks[d] = task
     for n in range(1, reconcile_days + 1):
         d = today - timedelta(days=n)
-        if d not in tasks and d >= first_day and d in states:
-            tasks[d] = DayTask(endpoint, d, RECONCILE)
+        if d >= first_day and d in states and (d not in tasks or not tasks[d].walks):
+            tasks[d] = DayTask(endpoint, d, RECONCILE)  # its walk also settles what an update would
     return [tasks[d] for d in sorted(tasks)]
 
 
@@ -194,11 +194,11 @@ def plan_sync(
                     tasks.append(DayTask(endpoint, day, WALK if mode == REFRESH else RECONCILE))
                 elif (task := incremental_task(endpoint, day, known.get(day))) is not None:
                     tasks.append(task)
-            planned = {t.day for t in tasks}
+            walked = {t.day for t in tasks if t.walks}
             for n in range(1, (reconcile_days or 0) + 1):
                 day = today - timedelta(days=n)
-                if day not in planned and day in known and day >= first_day:
-                    tasks.append(DayTask(endpoint, day, RECONCILE))
+                if day not in walked and day in known and day >= first_day:
+                    tasks = [t for t in tasks if t.day != day] + [DayTask(endpoint, day, RECONCILE)]
         if refresh_open:
             planned = {t.day for t in tasks}
             for day, state in sorted(known.items()):

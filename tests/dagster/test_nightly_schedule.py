@@ -138,7 +138,12 @@ def test_nightly_days_stay_between_the_first_partition_and_today() -> None:
     open_run = OpenRun("r1", committed, "r0", committed - timedelta(seconds=1), 1)
     states = {
         day: DayState(
-            day, rows=500, open_runs=(open_run,), last_outcome="ok", last_complete=True, committed_at=committed
+            day,
+            rows=500,
+            open_runs=(open_run,),
+            last_outcome="ok",
+            last_complete=True,
+            committed_at=committed,
         )
         for day in (date(2026, 1, 2), date(2026, 1, 5), date(2026, 1, 9))
     }
