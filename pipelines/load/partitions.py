@@ -203,6 +203,7 @@ def _swap(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
             repeats = _drop_duplicates(con, table, load.day)
     con.execute(delete_rejected_sql(), [load.endpoint, load.day])
     _insert_spooled(con, REJECTED_TABLE, load.spool, where=[("endpoint", load.endpoint), ("day", load.day)])
+    _drop_repeated_rejections(con, load)
     _count_changes(con, main, load, before)
     _write_sync_ok(con, load.log, finished_at=datetime.now(UTC))
 
@@ -248,6 +249,26 @@ def _count_changes(
     assert row is not None
     log_entry.added, log_entry.changed, log_entry.removed = (int(v) for v in row)
     con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+
+
+def _drop_repeated_rejections(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
+    """Keep one copy of a rejected record delivered twice (a record without a usable id cannot be
+    told apart from another by the walk: both ends of a day may bring it), and count what is kept."""
+    table = _qualified(REJECTED_TABLE)
+    if not load.spool.rows(REJECTED_TABLE):
+        return
+    con.execute(
+        f"DELETE FROM {table} WHERE endpoint = ? AND day = ? AND rowid IN ("
+        f"SELECT rowid FROM (SELECT rowid, row_number() OVER ("
+        f"PARTITION BY record_id, reason, raw ORDER BY rowid) AS n "
+        f"FROM {table} WHERE endpoint = ? AND day = ?) WHERE n > 1)",
+        [load.endpoint, load.day, load.endpoint, load.day],
+    )
+    row = con.execute(
+        f"SELECT count(*) FROM {table} WHERE endpoint = ? AND day = ?", [load.endpoint, load.day]
+    ).fetchone()
+    if not load.update:
+        load.log.rejected = int(row[0]) if row else 0
 
 
 def _day_rows(con: duckdb.DuckDBPyConnection, table: PartitionTable, day: date) -> int:
@@ -333,6 +354,7 @@ def _merge(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
         )
         where = [("endpoint", load.endpoint), ("day", day)]
         _insert_spooled(con, REJECTED_TABLE, load.spool, where=where)
+        _drop_repeated_rejections(con, load)
     repeats = True
     for table in tables:
         if repeats:

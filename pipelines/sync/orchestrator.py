@@ -438,7 +438,7 @@ def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWind
                 _log_failure(settings, entry, error)
     for window, result, entry in zip(ready, results, entries, strict=True):
         if result.ok:
-            for name in ("rows", "added", "changed", "removed"):
+            for name in ("rows", "added", "changed", "removed", "rejected"):
                 setattr(result, name, getattr(entry, name))
         if window.spooled.checkpoint is not None and (result.ok or entry.mode == "resume"):
             discard(window.spooled.checkpoint)

@@ -250,3 +250,16 @@ def test_the_swap_is_visible_to_a_reader_only_after_commit(migrated_path: Path) 
     with open_writer(migrated_path) as con:
         load_day(con, "runs", D1, runs_day(D1, range(30)))
     assert len(snapshot(migrated_path)["workflow_runs"]) == 30
+
+
+def test_a_rejected_record_delivered_twice_is_kept_once_and_counted_once(con) -> None:
+    tables = runs_day(D1, range(3), reasons=["id: missing", "id: missing", "lifecycle.status: 7"])
+    load = partition_load("runs", D1, tables)  # the first two: one id-less record, seen by both ends
+    load.log.rejected = 3
+    with load.spool:
+        replace_partition(con, load)
+    assert [r[3] for r in rows_of(con, "rejected_records")] == ["id: missing", "lifecycle.status: 7"]
+    logged = con.execute(
+        "SELECT rejected FROM retab.sync_log WHERE sync_id = ?", [load.log.sync_id]
+    ).fetchone()
+    assert logged == (2,)
