@@ -29,7 +29,6 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_ATTEMPTS = 8  # per request, for transient faults
 DEFAULT_MAX_RETRY_SECONDS = 300.0  # time budget for retrying one request
 DEFAULT_LOCK_WAIT = 60.0  # seconds a writer waits for another holder of the warehouse file
-DEFAULT_LOOKBACK_DAYS = 14
 DEFAULT_DEV_PORT = 3000  # the Dagster UI of `retab-warehouse dev`
 
 PARTITIONS_START_ENV = "RETAB_PARTITIONS_START"
@@ -89,7 +88,6 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     lock_wait: float = DEFAULT_LOCK_WAIT
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS
     settle_horizon_days: int | None = None  # open runs older than this are left alone (None: any age)
     tuning: Tuning = TUNING
 

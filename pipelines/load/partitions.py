@@ -427,38 +427,6 @@ def check_source(con: duckdb.DuckDBPyConnection, source: str) -> None:
     _check_source(con, source)
 
 
-def open_run_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
-    """Days >= since that hold non-terminal runs, or whose last sync attempt did not end ok and complete."""
-    spec = ENDPOINTS[endpoint]
-    rows = con.execute(
-        open_run_days_sql(spec.table),
-        [since, sorted(spec.terminal_statuses), endpoint, since],
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def partial_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
-    """Days >= since whose latest sync attempt started before the day ended (UTC): synced part-way."""
-    rows = con.execute(
-        """
-        SELECT day FROM (
-            SELECT day, started_at, row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n
-            FROM retab.sync_log WHERE endpoint = ? AND day >= ?
-        )
-        WHERE n = 1 AND started_at < timezone('UTC', CAST(day + 1 AS TIMESTAMP))
-        ORDER BY day
-        """,
-        [endpoint, since],
-    ).fetchall()
-    return [day for (day,) in rows]
-
-
-def unsettled_days(con: duckdb.DuckDBPyConnection, endpoint: str, since: date) -> list[date]:
-    """Days >= since to sync again: they hold unfinished runs, their last sync failed, or it started
-    before the day was over (the nightly schedule's and `sync --refresh-open`'s days)."""
-    return sorted({*open_run_days(con, endpoint, since), *partial_days(con, endpoint, since)})
-
-
 def normalise_source(url: str) -> str:
     """scheme://host[:port][/path] in lower case, without credentials, query, trailing slash or /v1."""
     text = url.strip()
@@ -546,20 +514,6 @@ def update_by_sync_id_sql(columns: Sequence[str]) -> str:
     """UPDATE sync_log columns of one attempt; binds (values..., sync_id)."""
     sets = ", ".join(f"{quote_ident(c)} = ?" for c in columns)
     return f"UPDATE {_qualified('sync_log')} SET {sets} WHERE sync_id = ?"
-
-
-def open_run_days_sql(table: str) -> str:
-    """Days with open runs, or whose last attempt was not ok; binds (since, terminal, endpoint, since)."""
-    return (
-        f"SELECT DISTINCT created_date AS day FROM {_qualified(table)} "
-        f"WHERE created_date >= ? AND (status IS NULL OR NOT list_contains(?::VARCHAR[], status)) "
-        f"UNION "
-        f"SELECT day FROM (SELECT day, outcome, complete, "
-        f"row_number() OVER (PARTITION BY day ORDER BY started_at DESC) AS n "
-        f"FROM {_qualified('sync_log')} WHERE endpoint = ? AND day >= ?) "
-        f"WHERE n = 1 AND (outcome <> 'ok' OR complete IS NOT TRUE) "
-        f"ORDER BY day"
-    )
 
 
 # --- the steps of replace_partition (inside its transaction) -----------------------------------

@@ -18,7 +18,7 @@ from assets.schedules import every_minutes_cron
 from pipelines.config import today_every_minutes
 from pipelines.endpoints import ENDPOINTS
 from pipelines.load.connections import open_reader, open_writer
-from pipelines.load.partitions import open_run_days
+from pipelines.load.state import day_states
 from pipelines.sync.plan import plan_sync
 from retab_sim import Simulator
 
@@ -194,7 +194,7 @@ def test_nightly_ticks_bring_late_status_changes_into_the_warehouse(
     job = defs.resolve_job_def("retab_sync")
     assert job.execute_in_process(instance=instance, tags=range_tags(days[0], END)).success
     with open_reader(path) as con:
-        assert open_run_days(con, "runs", days[0]), "some runs were still unfinished at 23:55"
+        assert day_states(con, "runs")[days[0]].open_ids, "some runs were still unfinished at 23:55"
         before = dict(con.execute("SELECT id, status FROM retab.workflow_runs").fetchall())
 
     sim.advance(minutes=60 * 26 + 5)  # to 2026-05-12 02:00
