@@ -42,7 +42,7 @@ PROBE = 0.005  # the rate's growth per second of successes, as a fraction of its
 LIMIT_MARGIN = 0.95  # the pace kept under an estimated or announced limit
 MIN_INTERVAL = 0.5  # seconds of accepted requests needed to estimate the limit from them
 MIN_RATE = 0.5  # requests/s: the lowest the rate goes, however often it is refused
-MIN_EVIDENCE = 4  # accepted requests needed before the first refusal says anything of the limit
+MIN_EVIDENCE = 1  # accepted requests needed before the first refusal says anything of the limit
 MEASURE_SECONDS = 1.0  # the sending rate is measured over this trailing window
 _EPOCH_SECONDS = 1e9  # an X-RateLimit-Reset above this is a Unix time, not a delay
 
