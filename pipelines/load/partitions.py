@@ -151,6 +151,8 @@ def replace_partitions(
             try:
                 replace_partition(con, loads[n])
             except Exception as error:
+                if "KeyboardInterrupt" in str(error):  # Ctrl-C while DuckDB read the spool: not a bad day
+                    raise KeyboardInterrupt from error
                 failures[n] = error
     return failures
 

@@ -24,11 +24,11 @@ from pipelines.load.partitions import (
     check_source,
     mark_interrupted,
     normalise_source,
-    open_run_days,
     record_sync_failure,
     record_sync_start,
     replace_partition,
 )
+from pipelines.load.state import day_states
 
 from .loading import load_day, partition_load
 from .partition_rows import experiment_runs, run_ids, workflow_runs
@@ -209,6 +209,15 @@ def sync_day(
             "UPDATE retab.sync_log SET outcome = 'ok', complete = ? WHERE sync_id = ?",
             [complete, attempt.sync_id],
         )
+
+
+def open_run_days(con, endpoint: str, since: date) -> list[date]:
+    """Days >= since holding open runs, or whose last attempt did not end ok and complete (day_states)."""
+    return sorted(
+        day
+        for day, s in day_states(con, endpoint).items()
+        if day >= since and (s.open_ids or s.last_outcome != "ok" or not s.last_complete)
+    )
 
 
 def test_open_run_days_lists_open_runs_and_unfinished_syncs(con) -> None:
