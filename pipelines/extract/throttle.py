@@ -43,7 +43,6 @@ LIMIT_MARGIN = 0.95  # the pace kept under an estimated or announced limit
 MIN_INTERVAL = 0.5  # seconds of accepted requests needed to estimate the limit from them
 MIN_RATE = 0.5  # requests/s: the lowest the rate goes, however often it is refused
 MIN_EVIDENCE = 1  # accepted requests needed before the first refusal says anything of the limit
-FIRST_EVIDENCE_SECONDS = 2.0  # ... and seconds of them: a fault 429 early on is not a limit found
 MEASURE_SECONDS = 1.0  # the sending rate is measured over this trailing window
 _EPOCH_SECONDS = 1e9  # an X-RateLimit-Reset above this is a Unix time, not a delay
 
@@ -131,7 +130,6 @@ class AdaptiveRate:
         self._spread_until = -math.inf
         self._sent: deque[float] = deque()
         self._first_sent = math.inf
-        self._sends = 0  # requests started since the first
         self.throttles = 0  # refusals counted (every one, also those of one event)
         self.decreases = 0  # refusal events that lowered the rate
 
@@ -176,12 +174,7 @@ class AdaptiveRate:
             interval = now - since  # the hold included: the quota refilled during it
             accepted = LIMIT_MARGIN * self._accepted / max(interval, MIN_INTERVAL)
             if first:  # the rate it was sent at was the windows' concurrency, not a limit found
-                # sent since the first request, not in the last second: a refusal after a pause (a
-                # retry's backoff, another window's hold) must not read the pause as the rate
-                since_first = self._sends / max(now - self._first_sent, MEASURE_SECONDS / 4)
-                target = self._beta * min(self._rate, max(self._measured(now), since_first))
-                if interval >= FIRST_EVIDENCE_SECONDS:
-                    target = min(target, accepted)
+                target = min(self._beta * min(self._rate, self._measured(now)), accepted)
             else:
                 target = accepted if interval >= MIN_INTERVAL else self._beta * self._rate
             self._rate = max(min(target, self._rate), MIN_RATE)
@@ -228,7 +221,6 @@ class AdaptiveRate:
         return min(self._rate, self._policy_ceiling, spread, ceiling)
 
     def _record_send(self, at: float) -> None:
-        self._sends += 1
         self._sent.append(at)
         self._first_sent = min(self._first_sent, at)
         while self._sent and self._sent[0] < at - MEASURE_SECONDS:
