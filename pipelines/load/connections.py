@@ -151,12 +151,17 @@ def _attach(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET temp_directory = ?", [f"{path}.tmp"])
         options = ", ".join([*ATTACH_OPTIONS, *(["READ_ONLY"] if read_only else [])])
-        con.execute(f"ATTACH ? AS {CATALOG} ({options})", [str(path)])
+        con.execute(f"ATTACH {sql_literal(path)} AS {CATALOG} ({options})")
         con.execute(f"USE {CATALOG}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def sql_literal(value: object) -> str:
+    """`value` as a SQL string literal: DuckDB 1.5 takes no parameter in ATTACH."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:

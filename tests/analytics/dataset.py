@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.load.connections import sql_literal
 from pipelines.load.migrations import migrate
 
 WORKFLOW_RUNS_SQL = """
@@ -125,7 +126,7 @@ VALUES ('s1', 'runs', DATE '2026-05-02', TIMESTAMPTZ '2026-05-03 02:15:00+00',
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """The file attached as `warehouse` (as pipelines.load.connections does): `retab.x` is not ambiguous."""
     con = duckdb.connect()
-    con.execute(f"ATTACH ? AS warehouse{' (READ_ONLY)' if read_only else ''}", [str(path)])
+    con.execute(f"ATTACH {sql_literal(path)} AS warehouse{' (READ_ONLY)' if read_only else ''}")
     con.execute("USE warehouse")
     return con
 

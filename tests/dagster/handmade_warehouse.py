@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.load.connections import open_writer
+from pipelines.load.connections import open_writer, sql_literal
 
 SOURCE = "http://127.0.0.1:9"  # a loopback source: "the simulator" for check_source
 
@@ -27,7 +27,7 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     make `retab.<table>` ambiguous between the file's catalog and the schema.
     """
     con = duckdb.connect()
-    con.execute("ATTACH ? AS handmade", [str(path)])
+    con.execute(f"ATTACH {sql_literal(path)} AS handmade")
     con.execute("USE handmade")
     return con
 

@@ -47,7 +47,7 @@ from assets.retab import (
     retab_experiment_runs,
     retab_workflow_runs,
 )
-from pipelines.load.connections import open_reader
+from pipelines.load.connections import open_reader, sql_literal
 from pipelines.load.views import VIEWS
 
 WR, ER = WORKFLOW_RUNS_KEY, EXPERIMENT_RUNS_KEY
@@ -268,7 +268,7 @@ def test_references_skip_comments_and_string_literals() -> None:
 
 def test_each_view_reports_its_row_count_figures_and_preview(handmade: Path) -> None:
     with duckdb.connect() as con:  # plain SQL on the raw tables agrees with the hand-worked counts
-        con.execute("ATTACH ? AS handmade (READ_ONLY)", [str(handmade)])
+        con.execute(f"ATTACH {sql_literal(handmade)} AS handmade (READ_ONLY)")
         con.execute("USE handmade")
         counts = {name: scalar(con, sql) for name, sql in ROW_COUNT_SQL.items()}
         headline = con.execute(HEADLINE_SQL).fetchone()

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipelines.load.connections import sql_literal
 from pipelines.load.partitions import PARTITION_TABLES, PartitionLoad, SyncLogEntry, replace_partition
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
@@ -71,7 +72,7 @@ def rows_of(con: duckdb.DuckDBPyConnection, table: str, day: date | None = None)
 def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every warehouse table's rows, read through a fresh read-only connection."""
     con = duckdb.connect()
-    con.execute("ATTACH ? AS w (READ_ONLY)", [str(path)])
+    con.execute(f"ATTACH {sql_literal(path)} AS w (READ_ONLY)")
     con.execute("USE w")
     try:
         return {name: rows_of(con, name) for name in TABLE_SCHEMAS}

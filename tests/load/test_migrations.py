@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.errors import MigrationError, SchemaTooNew
 from pipelines.figures import FIGURE_COLUMNS
-from pipelines.load.connections import open_reader, open_writer
+from pipelines.load.connections import open_reader, open_writer, sql_literal
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, current_version, list_migrations, migrate
 
 V1 = "CREATE SCHEMA IF NOT EXISTS retab;\nCREATE TABLE retab.things (id VARCHAR NOT NULL, n INTEGER);\n"
@@ -27,7 +27,7 @@ def write_schema(directory: Path, files: dict[str, str]) -> Path:
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A direct connection, attached under another name (a file called retab.duckdb would clash)."""
     con = duckdb.connect()
-    con.execute("ATTACH ? AS w", [str(path)])
+    con.execute(f"ATTACH {sql_literal(path)} AS w")
     con.execute("USE w")
     return con
 

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
-from pipelines.load.connections import open_reader, open_writer
+from pipelines.load.connections import open_reader, open_writer, sql_literal
 from pipelines.load.migrations import current_version, list_migrations
 
 
@@ -62,7 +62,7 @@ def test_the_writer_is_closed_when_the_block_raises(migrated_path: Path) -> None
         raise RuntimeError("boom")
     # Closed: another (plain) connection in this process may now take the file, and sees no partial write.
     con = duckdb.connect()
-    con.execute("ATTACH ? AS w (READ_ONLY)", [str(migrated_path)])
+    con.execute(f"ATTACH {sql_literal(migrated_path)} AS w (READ_ONLY)")
     assert con.execute("SELECT count(*) FROM w.retab.rejected_records").fetchone() == (0,)
     con.close()
 

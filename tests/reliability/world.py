@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import duckdb
 
+from pipelines.load.connections import sql_literal
+
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 TABLES = {"runs": "workflow_runs", "experiment-runs": "experiment_runs"}
@@ -59,7 +61,7 @@ class Diff:
 def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     """A plain read-only connection with the file attached as `w` (no migration, no retries)."""
     con = duckdb.connect(":memory:")
-    con.execute("ATTACH ? AS w (READ_ONLY, TYPE DUCKDB)", [str(path)])
+    con.execute(f"ATTACH {sql_literal(path)} AS w (READ_ONLY, TYPE DUCKDB)")
     con.execute("USE w")
     return con
 

@@ -16,6 +16,7 @@ from pipelines.config import Settings
 from pipelines.endpoints import WORKFLOW_RUNS
 from pipelines.extract import windows as extract
 from pipelines.load import partitions as load_module
+from pipelines.load.connections import sql_literal
 from pipelines.load.partitions import SyncLogEntry
 from pipelines.sync import orchestrator as sync_module
 from pipelines.sync.orchestrator import sync
@@ -29,7 +30,7 @@ FAILING = DAYS[-1]  # the last day still holds runs in flight, which settle when
 def rows(db: Path, day: date) -> dict[str, str]:
     con = duckdb.connect(":memory:")
     try:
-        con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+        con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
         found = con.execute("SELECT id, status FROM w.retab.workflow_runs WHERE created_date = ?", [day])
         return dict(found.fetchall())
     finally:
@@ -39,7 +40,7 @@ def rows(db: Path, day: date) -> dict[str, str]:
 def sync_log(db: Path) -> list[tuple[date, str]]:
     con = duckdb.connect(":memory:")
     try:
-        con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+        con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
         return con.execute("SELECT day, outcome FROM w.retab.sync_log ORDER BY started_at, day").fetchall()
     finally:
         con.close()

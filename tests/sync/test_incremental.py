@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from pipelines.config import Settings
 from pipelines.load.checkpoints import checkpoint_folder, checkpoint_root
+from pipelines.load.connections import sql_literal
 from pipelines.sync.orchestrator import SyncReport, parse_endpoints, sync
 from retab_sim import SimConfig, run_simulator
 
@@ -33,7 +34,7 @@ def stored(db: Path, endpoint: str, day: date) -> list[tuple[str, str]]:
     """(id, status) rows of one partition, duplicates kept."""
     con = duckdb.connect(":memory:")
     try:
-        con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+        con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
         sql = f"SELECT id, status FROM w.retab.{TABLES[endpoint]} WHERE created_date = ?"
         return con.execute(sql, [day]).fetchall()
     finally:

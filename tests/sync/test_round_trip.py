@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.cli import main
+from pipelines.load.connections import sql_literal
 from retab_sim import SimConfig, run_simulator
 
 END = date(2026, 5, 10)
@@ -32,7 +33,7 @@ def stored(db: Path, endpoint: str, day: date) -> list[tuple[str, str]]:
     """(id, status) rows of one partition, duplicates kept."""
     con = duckdb.connect(":memory:")
     try:
-        con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+        con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
         table = TABLES[endpoint]
         return con.execute(f"SELECT id, status FROM w.retab.{table} WHERE created_date = ?", [day]).fetchall()
     finally:
@@ -62,7 +63,7 @@ def test_documents_and_columns_survive_the_round_trip(monkeypatch, tmp_path):
         assert sync_cli(monkeypatch, sim, db) == 0
         truth = {r["id"]: r for r in sim.truth("runs", DAYS[1])}
     con = duckdb.connect(":memory:")
-    con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+    con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
     docs = dict(
         con.execute(
             "SELECT run_id, count(*) FROM w.retab.workflow_run_documents WHERE created_date = ? GROUP BY 1",
@@ -91,7 +92,7 @@ def test_re_syncing_is_idempotent_and_drops_deleted_runs(monkeypatch, tmp_path):
         assert gone not in dict(stored(db, "runs", DAYS[0]))
         assert_equals_truth(db, sim)
     con = duckdb.connect(":memory:")
-    con.execute("ATTACH ? AS w (READ_ONLY)", [str(db)])
+    con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
     outcomes = con.execute("SELECT outcome, count(*) FROM w.retab.sync_log GROUP BY 1").fetchall()
     assert outcomes == [("ok", 3 * len(DAYS) * len(TABLES))]
 
