@@ -45,6 +45,7 @@ from pipelines.load.checkpoints import (
     checkpoint_root,
     discard,
     find_checkpoint,
+    prune,
 )
 from pipelines.load.connections import explain_file_error, open_writer
 from pipelines.load.legacy import ambiguous_name, move_old_default
@@ -234,6 +235,7 @@ def sync(
             )
             _run_tasks(settings, client, runner, tasks, entries, report, on_partition)
     finally:
+        prune(root)
         if own_client:
             client.close()
     return report

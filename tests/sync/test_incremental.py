@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.config import Settings
+from pipelines.config import TUNING, Settings
 from pipelines.load.checkpoints import checkpoint_folder, checkpoint_root
 from pipelines.load.connections import sql_literal
 from pipelines.sync.orchestrator import SyncReport, parse_endpoints, sync
@@ -93,7 +93,7 @@ def test_a_sync_killed_in_any_phase_resumes_and_ends_equal_to_the_api(point, tmp
     config = SimConfig(seed=31, end=DAY, days=1, runs_per_day=20_000, experiment_runs_per_day=0)
     with run_simulator(config) as sim:
         db = tmp_path / "w.duckdb"
-        n = {"fetch": 120, "checkpoint": 2, "swap": 1}[point]
+        n = {"fetch": 120, "checkpoint": 7, "swap": 1}[point]
         killed(point, n, db, sim, [DAY])
         before = requests(sim)["list_runs"]
         report = run(sim, db, [DAY], today=DAY + timedelta(days=1), endpoints="runs")
@@ -101,11 +101,13 @@ def test_a_sync_killed_in_any_phase_resumes_and_ends_equal_to_the_api(point, tmp
         assert differences(db, sim, [DAY], ["runs"]) == {}
         (result,) = report.partitions
         total = 200  # pages of the day (20,000 runs, 100 a page)
-        if point == "fetch":  # killed at 60 %: at most the rest plus one checkpoint interval
-            assert result.resumed_pages >= 50
-            assert refetched <= total - 120 + 50 + 3, refetched
-        if point == "checkpoint":  # the second checkpoint died: the first one (50 pages) is used
-            assert result.resumed_pages >= 50 and refetched <= total - 50 + 3
+        interval = TUNING.checkpoint_pages
+        if point == "fetch":  # killed at 60 %: at most the rest plus one checkpoint interval (+ a seam)
+            assert result.resumed_pages >= 120 - interval - 3
+            assert refetched <= total - 120 + interval + 3, refetched
+        if point == "checkpoint":  # the 7th save died: the 6th (past the first durable segments) is used
+            assert result.resumed_pages >= 5 * interval, result.resumed_pages
+            assert refetched <= total - result.resumed_pages + 3, refetched
         log = sync_log(db)
         assert log[0]["outcome"] == "interrupted" and log[-1]["outcome"] == "ok"
         assert log[-1]["mode"] == "resume"
