@@ -132,12 +132,12 @@ def iter_batches(
 
 def plan_tasks(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
     endpoints: Sequence[Endpoint],
     days: Sequence[date] | None,
     *,
     mode: str,
     today: date,
+    horizon_days: int | None = None,
     refresh_open: bool = False,
     reconcile_days: int | None = None,
 ) -> list[DayTask]:
@@ -152,7 +152,7 @@ def plan_tasks(
         today=today,
         now=datetime.now(UTC),
         first_day=partitions_start(),
-        horizon_days=settings.settle_horizon_days,
+        horizon_days=horizon_days,
         refresh_open=refresh_open,
         reconcile_days=reconcile_days,
         last_reconcile=reconciled,
@@ -186,11 +186,11 @@ def sync(
         create_views(con)
         tasks = plan_tasks(
             con,
-            settings,
             endpoints,
             days,
             mode=mode,
             today=today,
+            horizon_days=settings.settle_horizon_days,
             refresh_open=refresh_open,
             reconcile_days=reconcile_days,
         )
@@ -305,17 +305,8 @@ def nightly_days(
 ) -> dict[str, list[date]]:
     """The days a sync with no dates brings up to date, reconciliation aside, per endpoint: what the
     Dagster nightly schedule requests (and `sync` itself does)."""
-    states = {e.name: day_states(con, e.name) for e in endpoints}
-    tasks = plan_sync(
-        endpoints,
-        states,
-        None,
-        mode=INCREMENTAL,
-        today=today,
-        now=datetime.now(UTC),
-        first_day=partitions_start(),
-        horizon_days=horizon_days,
-        reconcile_days=0,
+    tasks = plan_tasks(
+        con, endpoints, None, mode=INCREMENTAL, today=today, horizon_days=horizon_days, reconcile_days=0
     )
     return {e.name: [t.day for t in tasks if t.endpoint.name == e.name] for e in endpoints}
 
