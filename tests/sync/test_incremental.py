@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability.world import sync_log
 
 from pipelines.config import TUNING, Settings
 from pipelines.load.checkpoints import checkpoint_folder, checkpoint_root
@@ -65,16 +66,6 @@ def run(sim, db: Path, days=None, *, today: date, endpoints: str = "all", **opti
     report = sync(settings_, parse_endpoints(endpoints), days, today=today, **options)
     assert report.ok, [(p.endpoint, p.day, p.error) for p in report.failed]
     return report
-
-
-def sync_log(db: Path) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cursor = con.execute("SELECT * FROM retab.sync_log ORDER BY started_at")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 # --- checkpoints --------------------------------------------------------------------------
