@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets import analytics, checks, retab
 from assets.resources import RetabApiResource, WarehouseResource
-from assets.schedules import retab_nightly, retab_today, sync_job
+from assets.schedules import retab_nightly, retab_reconcile, retab_today, sync_job
 
 # Modules whose assets and asset checks make up the code location; the analytics assets join here.
 ASSET_MODULES = [retab, checks, analytics]
@@ -13,7 +13,7 @@ defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[sync_job],
-    schedules=[retab_nightly, retab_today],
+    schedules=[retab_nightly, retab_reconcile, retab_today],
     # Refreshes the analytics views after the raw assets sync (on by default; see assets/analytics.py).
     sensors=[analytics.analytics_automation],
     # Steps run one after another in the run's own process: every step opens the one DuckDB file, so

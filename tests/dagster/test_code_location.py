@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import warnings
 from datetime import UTC, date, datetime
@@ -21,7 +22,7 @@ from pipelines.config import partitions_start
 from pipelines.errors import MissingApiKey
 
 
-def test_definitions_hold_both_assets_their_checks_the_job_and_two_schedules() -> None:
+def test_definitions_hold_both_assets_their_checks_the_job_and_three_schedules() -> None:
     graph = defs.resolve_asset_graph()
     assert set(graph.get_all_asset_keys()) >= {WORKFLOW_RUNS_KEY, EXPERIMENT_RUNS_KEY}
     for key in (WORKFLOW_RUNS_KEY, EXPERIMENT_RUNS_KEY):
@@ -38,7 +39,7 @@ def test_definitions_hold_both_assets_their_checks_the_job_and_two_schedules() -
             "no_stale_open_runs",
         }
     assert defs.resolve_job_def("retab_sync") is not None
-    assert {s.name for s in defs.schedules or []} == {"retab_nightly", "retab_today"}
+    assert {s.name for s in defs.schedules or []} == {"retab_nightly", "retab_reconcile", "retab_today"}
 
 
 def test_assets_a_backfill_can_select_together_share_one_backfill_policy_and_no_job_warns() -> None:
@@ -171,3 +172,5 @@ def test_the_readme_names_every_group_job_schedule_and_sensor_of_the_code_locati
     names = [s.name for s in defs.schedules or []] + [s.name for s in defs.sensors or []]
     names += [j.name for j in defs.jobs or [] if not j.name.startswith("__")]
     assert all(f"`{name}`" in table for name in names), names
+    documented = re.findall(r"\| (?:schedule|sensor|job) `(\w+)`", table)
+    assert documented and set(documented) <= set(names), f"the README names {set(documented) - set(names)}"

@@ -23,6 +23,7 @@ from pipelines.sync.plan import plan_sync
 from retab_sim import Simulator
 
 NIGHTLY = defs.resolve_schedule_def("retab_nightly")
+RECONCILE = defs.resolve_schedule_def("retab_reconcile")
 TODAY = defs.resolve_schedule_def("retab_today")
 AT_0215 = datetime(2026, 5, 11, 2, 15, tzinfo=UTC)  # yesterday: 2026-05-10
 
@@ -216,3 +217,43 @@ def test_nightly_ticks_bring_late_status_changes_into_the_warehouse(
                 assert stored == sim.truth_ids(endpoint.name, day), (endpoint.name, day)
         after = dict(con.execute("SELECT id, status FROM retab.workflow_runs").fetchall())
     assert any(after[run_id] != status for run_id, status in before.items()), "late status changes landed"
+
+
+def test_the_weekly_reconcile_tick_removes_a_deleted_run_and_reports_it(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """Sunday 03:30: one range per endpoint over the last 30 days, walked again; a deleted settled run
+    is removed and counted in the day's metadata (the nightly alone never looks at a settled day)."""
+    path = tmp_path / "w.duckdb"
+    monkeypatch.setenv("RETAB_API_KEY", sim.key)
+    monkeypatch.setenv("RETAB_API_BASE_URL", sim.base_url)
+    monkeypatch.setenv("RETAB_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("RETAB_PARTITIONS_START", DAYS[0].isoformat())
+    job = defs.resolve_job_def("retab_sync")
+    assert job.execute_in_process(instance=instance, tags=range_tags(DAYS[0], END)).success
+    victim = sim.truth("runs", DAYS[1])[0]["id"]
+    sim.delete("runs", victim)
+
+    assert RECONCILE.cron_schedule == "30 3 * * 0" and RECONCILE.execution_timezone == "UTC"
+    sunday = datetime(2026, 5, 17, 3, 30, tzinfo=UTC)
+    result = tick(RECONCILE, sunday)
+    assert requested(result) == {
+        "retab/workflow_runs": [(DAYS[0].isoformat(), "2026-05-16")],
+        "retab/experiment_runs": [(DAYS[0].isoformat(), "2026-05-16")],
+    }
+    runs_request = next(r for r in result.run_requests or [] if "workflow_runs" in str(r.asset_selection))
+    assert runs_request.tags[MODE_TAG] == "reconcile"
+    run = job.execute_in_process(
+        instance=instance, tags=runs_request.tags, asset_selection=runs_request.asset_selection
+    )
+    assert run.success
+    with open_reader(path) as con:
+        query = "SELECT id FROM retab.workflow_runs WHERE created_date = ?"
+        stored = {row[0] for row in con.execute(query, [DAYS[1]]).fetchall()}
+    assert victim not in stored and stored == set(sim.truth_ids("runs", DAYS[1]))
+    removed = [
+        e.materialization.metadata["removed"].value
+        for e in run.get_asset_materialization_events()
+        if e.materialization.partition == DAYS[1].isoformat()
+    ]
+    assert removed == [1], removed
