@@ -375,6 +375,11 @@ def test_a_password_in_the_environment_is_used_but_never_stored_or_logged(
             *(dg.serialize_value(entry) for entry in instance.all_logs(result.run_id)),
             *(dg.serialize_value(record.dagster_run) for record in instance.get_run_records()),
         ]
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "")  # the documented alternative: libpq reads PGPASSWORD
+    monkeypatch.setenv("PGPASSWORD", marker)
+    with dg.DagsterInstance.from_config(str(pg_home)) as instance:
+        assert [r.dagster_run.run_id for r in instance.get_run_records()] == [result.run_id]
+        stored.append(dg.serialize_value(instance.get_ref()))
     owners = "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename IN ('runs', 'event_logs', 'jobs')"
     assert query(postgres, db, owners) == [(role,)], "Dagster logged in as the role, with its password"
     assert query(postgres, db, "SELECT run_id FROM runs") == [(result.run_id,)]
