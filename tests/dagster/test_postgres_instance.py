@@ -153,7 +153,7 @@ def test_the_instance_keeps_runs_events_and_ticks_in_postgres_and_names_a_missin
     assert not list(pg_home.rglob("*.db")), "no SQLite storage beside PostgreSQL"
 
     monkeypatch.delenv("DAGSTER_PG_HOST")
-    with pytest.raises(Exception, match='environment variable "DAGSTER_PG_HOST" which is not set'):
+    with pytest.raises(dg.DagsterInvalidConfigError, match='"DAGSTER_PG_HOST" which is not set'):
         open_instance()
 
 
