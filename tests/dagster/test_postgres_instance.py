@@ -219,7 +219,7 @@ def test_the_nightly_tick_is_evaluated_by_the_scheduler_and_recorded_in_postgres
     states = {
         s.instigator_name: s for s in fresh.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
     }
-    assert set(states) == {"retab_nightly"}, "the today schedule is off by default"
+    assert set(states) == {"retab_nightly", "retab_reconcile"}, "the today schedule is off by default"
     state = states["retab_nightly"]
     (tick,) = fresh.get_ticks(state.instigator_origin_id, state.selector_id)
     assert tick.status == TickStatus.SUCCESS, tick.error
