@@ -23,14 +23,20 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipelines.config import DuckLake, Warehouse
+
 log = logging.getLogger(__name__)
 
 VERSION = 1
 MANIFEST = "manifest.json"
 
 
-def checkpoint_root(warehouse: Path) -> Path:
-    """The checkpoints' folder, next to the warehouse file (same disk, same lifetime)."""
+def checkpoint_root(warehouse: Warehouse) -> Path:
+    """The checkpoints' folder: next to the warehouse file (same disk, same lifetime); for a lake,
+    this machine's cache (~/.cache/retab-warehouse/<lake>.checkpoints: a walk resumes where it ran)."""
+    if isinstance(warehouse, DuckLake):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "retab-warehouse" / f"{warehouse.key}.checkpoints"
     return warehouse.resolve().parent / f".{warehouse.name}.checkpoints"
 
 
