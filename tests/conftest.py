@@ -9,7 +9,6 @@ from postgres_cluster import PostgresCluster, running_cluster
 from warehouses import BACKENDS, make_warehouse
 
 from pipelines.config import Warehouse
-
 from retab_sim.testing import make_simulator, simulator
 
 __all__ = ["make_simulator", "postgres", "simulator", "warehouse"]

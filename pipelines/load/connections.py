@@ -36,7 +36,13 @@ import duckdb
 
 from pipelines.config import DuckLake, Warehouse
 from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseTooNew, WarehouseUnreadable
-from pipelines.load.lake import attach_lake, explain_lake_error, retry_conflicts, sql_literal
+from pipelines.load.lake import (
+    explain_lake_error,
+    forget_lake,
+    lake_connection,
+    retry_conflicts,
+    sql_literal,
+)
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
 log = logging.getLogger(__name__)
@@ -197,25 +203,23 @@ def _attach(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
 @contextmanager
 def _open_lake(lake: DuckLake, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """The lake attached as CATALOG (migrated for a writer); every error redacted and explained."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET autoinstall_known_extensions = false")
-        con.execute("SET autoload_known_extensions = false")
-        try:
-            attach_lake(con, lake, catalog=CATALOG, read_only=read_only)
-            con.execute(f"USE {CATALOG}")
-        except duckdb.Error as exc:
-            raise explain_lake_error(lake, exc, read_only=read_only) from None
+
+    def setup(host: duckdb.DuckDBPyConnection) -> None:
         if not read_only:
             for name, value in WRITER_SETTINGS.items():
-                con.execute(f'SET "{name}" = ?', [value])
-            try:
-                retry_conflicts(
-                    lambda: migrate(con, WAREHOUSE_SCHEMA_DIR, lake=True), what="migrating the lake"
-                )
-            except duckdb.Error as exc:
-                raise explain_lake_error(lake, exc, read_only=False) from None
+                host.execute(f'SET "{name}" = ?', [value])
+
+    try:
+        con = lake_connection(lake, catalog=CATALOG, read_only=read_only, setup=setup)
+    except duckdb.Error as exc:
+        raise explain_lake_error(lake, exc, read_only=read_only) from None
+    try:
+        if not read_only:
+            retry_conflicts(lambda: migrate(con, WAREHOUSE_SCHEMA_DIR, lake=True), what="migrating the lake")
         yield con
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        forget_lake(lake)  # the catalog may be gone: attach afresh next time
+        raise explain_lake_error(lake, exc, read_only=read_only) from None
     finally:
         con.close()
 

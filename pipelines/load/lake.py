@@ -10,6 +10,9 @@ its transaction conflicts retried.
                         catalog: PostgreSQL (snapshots, one per commit)   data: Parquet files
 
 Readers see one snapshot per transaction and never block a writer; writers never wait for a lock.
+Loading the two extensions costs ~0.7 s (their signatures are checked), so each process keeps one
+DuckDB instance per lake and mode with the lake attached (`lake_connection`), and hands out a new
+connection of it (`cursor()`: its own transactions and temp tables) to every open_writer/open_reader.
 DuckLake 1.5.5 detects conflicts per table: a transaction that inserts into (or deletes from) a table
 another one deleted from since it began fails at COMMIT with "Transaction conflict", even on another
 day. `retry_conflicts` runs the whole transaction again (bounded, with backoff): the first writer
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -120,6 +124,50 @@ def attach_lake(con: duckdb.DuckDBPyConnection, lake: DuckLake, *, catalog: str,
     if read_only:
         options.append("READ_ONLY")
     con.execute(f"ATTACH {sql_literal(lake.uri)} AS {catalog} ({', '.join(options)})")
+
+
+_hosts: dict[tuple[str, str | None, bool], duckdb.DuckDBPyConnection] = {}
+_hosts_guard = threading.Lock()
+
+
+def lake_connection(
+    lake: DuckLake,
+    *,
+    catalog: str,
+    read_only: bool,
+    setup: Callable[[duckdb.DuckDBPyConnection], None] = lambda con: None,
+) -> duckdb.DuckDBPyConnection:
+    """A new connection with `lake` attached as `catalog` and in use; the process's instance for this
+    lake and mode is made on first use (extensions loaded, attached, then `setup`), then reused."""
+    key = (lake.uri, lake.data_path, read_only)
+    with _hosts_guard:
+        host = _hosts.get(key)
+        if host is None:
+            host = duckdb.connect(":memory:")
+            try:
+                host.execute("SET autoinstall_known_extensions = false")
+                host.execute("SET autoload_known_extensions = false")
+                attach_lake(host, lake, catalog=catalog, read_only=read_only)
+                setup(host)
+            except BaseException:
+                host.close()
+                raise
+            _hosts[key] = host
+    con = host.cursor()
+    try:
+        con.execute(f"USE {catalog}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def forget_lake(lake: DuckLake) -> None:
+    """Close this process's instances of `lake` (after its catalog stopped answering): the next
+    connection attaches it afresh."""
+    with _hosts_guard:
+        for key in [k for k in _hosts if k[0] == lake.uri]:
+            _hosts.pop(key).close()
 
 
 def explain_lake_error(lake: DuckLake, error: BaseException, *, read_only: bool) -> WarehouseError:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from warehouses import dicts, env, rows
 
 from pipelines.config import Settings, Warehouse
