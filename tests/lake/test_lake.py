@@ -301,3 +301,78 @@ def test_a_new_lake_without_a_data_path_and_a_missing_database_say_what_to_do(
         assert bad.returncode == EXIT_FIX_FIRST and "ducklake:postgres:dbname=" in bad.stderr
     for done in (no_data, no_db, never_synced, bad):
         assert "Traceback" not in done.stderr
+
+
+# --- migrate --to, and a file from a newer DuckDB -------------------------------------------------
+
+
+def test_migrate_copies_a_file_into_a_lake_with_every_count_checked(
+    lake: DuckLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = SimConfig(seed=46, end=DAY, days=2, runs_per_day=700, experiment_runs_per_day=90)
+    source = tmp_path / "w.duckdb"
+    days = [DAY - timedelta(days=1), DAY]
+    with run_simulator(config) as sim:
+        done = cli(["sync", "--start", str(days[0]), "--end", str(days[1]), "--quiet"], source, sim, tmp_path)
+        assert done.returncode == 0, done.stderr
+        moved = cli(["migrate", "--to", lake.uri, "--db", str(source)], source, sim, tmp_path,
+                    RETAB_DUCKLAKE_DATA_PATH=lake.data_path or "")  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        assert "workflow_runs" in moved.stdout and "1,400" in moved.stdout
+        assert differences(lake, sim, days) == {}
+        again = cli(["migrate", "--to", lake.uri, "--db", str(source)], source, sim, tmp_path)
+        assert again.returncode == EXIT_FIX_FIRST and "already holds data" in again.stderr
+        # the lake goes on from where the file was: its sync_log came along, and a sync writes into it
+        sim.delete("runs", sorted(sim.truth_ids("runs", DAY))[0])
+        resync = cli(["sync", "--start", str(DAY), "--end", str(DAY), "--quiet"], lake, sim, tmp_path)
+        assert resync.returncode == 0, resync.stderr
+        assert differences(lake, sim, days) == {}
+    for table in ("experiment_runs", "rejected_records"):  # untouched by the re-sync of runs
+        assert rows(lake, f"SELECT count(*) FROM retab.{table}") == rows(
+            source, f"SELECT count(*) FROM retab.{table}"
+        )
+    assert (
+        len(rows(lake, "SELECT * FROM retab.sync_log"))
+        == len(rows(source, "SELECT * FROM retab.sync_log")) + 2
+    )
+    assert rows(lake, "SELECT count(*) FROM analytics.workflow_daily_health")[0][0] > 0
+
+
+def newer_duckdb_file(path: Path) -> Path:
+    """A warehouse file whose header says storage version 999, as duckdb 2.0.1 writes (checksum fixed)."""
+    import struct
+
+    import duckdb
+
+    duckdb.connect(str(path)).execute("CREATE TABLE t (i INTEGER)").close()
+    with path.open("r+b") as f:
+        header = bytearray(f.read(4096))
+        struct.pack_into("<Q", header, 12, 999)  # after the checksum (8 bytes) and "DUCK"
+        checksum = 5381
+        for (word,) in struct.iter_unpack("<Q", bytes(header[8:])):
+            checksum ^= (word * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+        struct.pack_into("<Q", header, 0, checksum)
+        f.seek(0)
+        f.write(header)
+    return path
+
+
+@pytest.mark.parametrize("command", ["sync", "sql", "report", "migrate"])
+def test_a_file_from_a_newer_duckdb_is_refused_with_how_to_rebuild_it(
+    command: str, lake: DuckLake, tmp_path: Path
+) -> None:
+    newer = newer_duckdb_file(tmp_path / "newer.duckdb")
+    args = {
+        "sync": ["sync", "--start", str(DAY), "--end", str(DAY), "--quiet", "--db", str(newer)],
+        "sql": ["sql", "SELECT 1", "--db", str(newer)],
+        "report": ["report", "--db", str(newer)],
+        "migrate": ["migrate", "--to", lake.uri, "--db", str(newer)],
+    }[command]
+    config = SimConfig(seed=47, end=DAY, days=1, runs_per_day=10, experiment_runs_per_day=0)
+    with run_simulator(config) as sim:
+        done = cli(args, newer, sim, tmp_path, RETAB_DUCKLAKE_DATA_PATH=lake.data_path or "")
+    assert done.returncode in (EXIT_FAILED, EXIT_FIX_FIRST) and "Traceback" not in done.stderr
+    message = " ".join(done.stderr.split())
+    assert "written by a newer DuckDB" in message
+    assert f"retab-warehouse sync --start FIRST_DAY --db {newer}" in message
+    assert newer.read_bytes()[12:14] == (999).to_bytes(2, "little"), "the file is left as it was"
