@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -205,6 +206,10 @@ def _open_lake(lake: DuckLake, *, read_only: bool) -> Iterator[duckdb.DuckDBPyCo
     """The lake attached as CATALOG (migrated for a writer); every error redacted and explained."""
 
     def setup(host: duckdb.DuckDBPyConnection) -> None:
+        # spills go to the system's temp folder (never .tmp in the working directory)
+        host.execute(
+            "SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"retab-lake-{os.getpid()}.tmp")]
+        )
         if not read_only:
             for name, value in WRITER_SETTINGS.items():
                 host.execute(f'SET "{name}" = ?', [value])
