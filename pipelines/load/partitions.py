@@ -161,7 +161,8 @@ def replace_partitions(
             try:
                 replace_partition(con, loads[n])
             except Exception as error:
-                if "KeyboardInterrupt" in str(error):  # Ctrl-C while DuckDB read the spool: not a bad day
+                # Ctrl-C while DuckDB read the spool, or ran a query: an interruption, not a bad day
+                if isinstance(error, duckdb.InterruptException) or "KeyboardInterrupt" in str(error):
                     raise KeyboardInterrupt from error
                 failures[n] = error
     return failures
