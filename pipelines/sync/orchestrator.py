@@ -53,6 +53,7 @@ from pipelines.load.checkpoints import (
     checkpoint_root,
     discard,
     find_checkpoint,
+    prune,
 )
 from pipelines.load.connections import explain_file_error, open_writer
 from pipelines.load.legacy import ambiguous_name, move_old_default
@@ -139,12 +140,12 @@ def iter_batches(
 
 def plan_tasks(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
     endpoints: Sequence[Endpoint],
     days: Sequence[date] | None,
     *,
     mode: str,
     today: date,
+    horizon_days: int | None = None,
     refresh_open: bool = False,
     reconcile_days: int | None = None,
 ) -> list[DayTask]:
@@ -159,7 +160,7 @@ def plan_tasks(
         today=today,
         now=datetime.now(UTC),
         first_day=partitions_start(),
-        horizon_days=settings.settle_horizon_days,
+        horizon_days=horizon_days,
         refresh_open=refresh_open,
         reconcile_days=reconcile_days,
         last_reconcile=reconciled,
@@ -193,11 +194,11 @@ def sync(
         create_views(con)
         tasks = plan_tasks(
             con,
-            settings,
             endpoints,
             days,
             mode=mode,
             today=today,
+            horizon_days=settings.settle_horizon_days,
             refresh_open=refresh_open,
             reconcile_days=reconcile_days,
         )
@@ -242,6 +243,7 @@ def sync(
             )
             _run_tasks(settings, client, runner, tasks, entries, report, on_partition)
     finally:
+        prune(root)
         if own_client:
             client.close()
     return report
@@ -311,17 +313,8 @@ def nightly_days(
 ) -> dict[str, list[date]]:
     """The days a sync with no dates brings up to date, reconciliation aside, per endpoint: what the
     Dagster nightly schedule requests (and `sync` itself does)."""
-    states = {e.name: day_states(con, e.name) for e in endpoints}
-    tasks = plan_sync(
-        endpoints,
-        states,
-        None,
-        mode=INCREMENTAL,
-        today=today,
-        now=datetime.now(UTC),
-        first_day=partitions_start(),
-        horizon_days=horizon_days,
-        reconcile_days=0,
+    tasks = plan_tasks(
+        con, endpoints, None, mode=INCREMENTAL, today=today, horizon_days=horizon_days, reconcile_days=0
     )
     return {e.name: [t.day for t in tasks if t.endpoint.name == e.name] for e in endpoints}
 

@@ -1,7 +1,7 @@
 """One day's fetch and flatten, for each kind of task (pipelines.sync.plan), into a spool.
 
     WALK / RECONCILE   both ends of the day at once (extract.walks), from a checkpoint if one is
-                       trusted; every `checkpoint_pages` pages the spool and the cursors are saved
+                       trusted; saved every `checkpoint_pages` pages (WalkSaver)
     UPDATE             a tail walk from the newest record, then one GET per open run (404: removed)
 
 Every task flattens in turns with the others (pipelines.sync.turns), the earliest first.
@@ -26,7 +26,15 @@ from pipelines.extract.client import Page, RetabClient, WindowStats
 from pipelines.extract.walks import ListPages, WalkCursors, WalkPage, walk_day
 from pipelines.extract.windows import guard_pages
 from pipelines.figures import PartitionFigures
-from pipelines.load.checkpoints import Checkpoint, checkpoint_folder, discard, save_checkpoint
+from pipelines.load.checkpoints import (
+    Checkpoint,
+    Journal,
+    checkpoint_folder,
+    discard,
+    journal_number,
+    read_journal,
+    save_checkpoint,
+)
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
 from pipelines.sync.plan import DayTask, day_end
@@ -92,6 +100,111 @@ def batched_pages(
         yield pending, last
 
 
+class WalkSaver:
+    """A walk's checkpoints (pipelines.load.checkpoints): every `checkpoint_pages` pages the journal
+    of the pages since the last durable segments and the cursors; at the end of a flatten batch,
+    once `durable_pages` have passed, the spool's segments instead, and a new journal."""
+
+    def __init__(
+        self,
+        task: DayTask,
+        folder: Path,
+        spool: Spool,
+        totals: PartitionFigures,
+        stats: WindowStats,
+        source: str,
+        started_at: datetime,
+        tuning: Tuning,
+    ) -> None:
+        self.task, self.folder, self.spool, self.totals, self.stats = task, folder, spool, totals, stats
+        self.source, self.started_at, self.tuning = source, started_at, tuning
+        self.segments: dict[str, list[tuple[str, int, int]]] = {}  # durable, as the manifest names them
+        self.durable_figures = PartitionFigures()  # the counts of the rows in those segments
+        self.journal: Journal | None = None
+        self.resumed_pages = 0
+        self.walked = 0  # pages walked through by this attempt
+        self.since_saved = 0  # pages since the last manifest
+        self.since_durable = 0  # pages since the segments were made durable
+        self._next_journal = 0  # the number of the next journal file
+        self._replayed: str | None = None  # a journal whose pages are flattened but not yet durable
+
+    def resume(self, saved: Checkpoint) -> Iterator[list[dict[str, Any]]]:
+        """Adopt a checkpoint's segments and figures; yield its journal's pages to flatten again."""
+        for table, segments in saved.segments.items():
+            for file_name, rows, _ in segments:
+                self.spool.adopt(table, self.folder / file_name, rows)
+        resumed = PartitionFigures.from_columns(saved.figures)
+        self.totals.add_counts(resumed)
+        self.resumed_pages = self.totals.resumed_pages = saved.pages
+        if saved.journal is not None:
+            self._next_journal = journal_number(saved.journal[0]) + 1
+            self._replayed = saved.journal[0]
+            yield from read_journal(self.folder, saved.journal)
+
+    def journaled(self, pages: Iterator[WalkPage]) -> Iterator[WalkPage]:
+        """Pass the walk's pages through, each journaled, the journal saved every checkpoint_pages."""
+        for page in pages:
+            journal = self._journal()
+            journal.append(page.records)
+            self.walked += 1
+            self.since_saved += 1
+            self.since_durable += 1
+            if self.since_saved >= self.tuning.checkpoint_pages and not page.cursors.done:
+                self._save(page.cursors, self.durable_figures.figures(), journal.sync())
+            yield page
+
+    def batch_flattened(self, cursors: WalkCursors) -> None:
+        """After a flatten batch: make the rows durable when durable_pages have passed."""
+        if self.since_durable >= self.tuning.durable_pages and not cursors.done:
+            self.make_durable(cursors)
+
+    def make_durable(self, cursors: WalkCursors) -> None:
+        """The spool's segments fsynced and named by a manifest with no journal; a new journal."""
+        files = self.spool.checkpoint()
+        self.segments = {
+            table: [(f, rows, (self.folder / f).stat().st_size) for f, rows in names]
+            for table, names in files.items()
+        }
+        self.durable_figures = self.totals.figures()
+        self._save(cursors, self.durable_figures.figures(), None)
+        self.since_durable = 0
+        if self.journal is not None:
+            self.journal.close()
+            self._replayed, self.journal = self.journal.name, None
+        if self._replayed is not None:  # its pages are in the segments now
+            (self.folder / self._replayed).unlink(missing_ok=True)
+            self._replayed = None
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    def _journal(self) -> Journal:
+        if self.journal is None:
+            self.journal = Journal(self.folder, self._next_journal)
+            self._next_journal += 1
+        return self.journal
+
+    def _save(self, cursors: WalkCursors, figures: PartitionFigures, journal: tuple[str, int] | None) -> None:
+        figures.pages = self.stats.pages
+        save_checkpoint(
+            self.folder,
+            Checkpoint(
+                endpoint=self.task.endpoint.name,
+                day=self.task.day,
+                source=self.source,
+                started_at=self.started_at,
+                saved_at=datetime.now(UTC),
+                cursors=cursors.to_json(),
+                figures=figures.to_columns(),
+                segments=self.segments,
+                pages=self.resumed_pages + self.walked,  # up to the cursors (not those fetched ahead)
+                journal=journal,
+            ),
+        )
+        self.since_saved = 0
+
+
 class TaskRunner:
     """Fetches and flattens tasks in worker threads (iter_task_groups calls `run`)."""
 
@@ -155,69 +268,34 @@ class TaskRunner:
         totals = PartitionFigures()
         if saved is not None:
             cursors = WalkCursors.from_json(saved.cursors)
-            for table, segments in saved.segments.items():
-                for file_name, rows, _ in segments:
-                    spool.adopt(table, folder / file_name, rows)
-            resumed = PartitionFigures.from_columns(saved.figures)
-            totals.add_counts(resumed)
-            totals.resumed_pages = saved.pages
             started_at = saved.started_at
         else:
             cursors = WalkCursors.fresh(two_ended=self._room_for_both_ends(), open_day=True)
             started_at = synced_at
+        saver = WalkSaver(task, folder, spool, totals, stats, self.source, started_at, self.tuning)
 
         def still_open() -> bool:  # by the API's clock: was the day not over when the walk began?
             return stats.source_time is None or stats.source_time < day_end(day)
 
         walk = walk_day(self._lister(task, stats, cancelled), cursors, created_key, still_open=still_open)
         final = cursors
-        checkpointed = 0  # stats.pages at the last checkpoint
         try:
-            for records, last in self._batches(walk):
+            if saved is not None:
+                for records in saver.resume(saved):
+                    self._flatten(task, records, spool, totals, synced_at)
+                saver.make_durable(cursors)
+            for records, last in self._batches(saver.journaled(walk)):
                 self._flatten(task, records, spool, totals, synced_at)
                 final = last.cursors
-                if stats.pages - checkpointed >= self.tuning.checkpoint_pages and not final.done:
-                    self._save(task, folder, spool, totals, final, stats, started_at)
-                    checkpointed = stats.pages
+                saver.batch_flattened(final)
         except BaseException:
             spool.close()
             raise
         finally:
             walk.close()  # type: ignore[attr-defined]
+            saver.close()
         stats.complete = final.done
         return SpooledWindow(spool, totals, synced_at, tail_cursor=final.newest, checkpoint=folder)
-
-    def _save(
-        self,
-        task: DayTask,
-        folder: Path,
-        spool: Spool,
-        totals: PartitionFigures,
-        cursors: WalkCursors,
-        stats: WindowStats,
-        started_at: datetime,
-    ) -> None:
-        """Make the walk so far durable: the spool's segments, then the manifest naming them."""
-        segments = spool.checkpoint()
-        figures = totals.figures()
-        figures.pages = stats.pages
-        save_checkpoint(
-            folder,
-            Checkpoint(
-                endpoint=task.endpoint.name,
-                day=task.day,
-                source=self.source,
-                started_at=started_at,
-                saved_at=datetime.now(UTC),
-                cursors=cursors.to_json(),
-                figures=figures.to_columns(),
-                segments={
-                    table: [(f, rows, (folder / f).stat().st_size) for f, rows in files]
-                    for table, files in segments.items()
-                },
-                pages=totals.resumed_pages + stats.pages,
-            ),
-        )
 
     # --- UPDATE ----------------------------------------------------------------------------
 
@@ -276,7 +354,7 @@ class TaskRunner:
             t.flatten_batch_records,
             slow_size=t.slow_pages_batch_records,
             slow_page_seconds=t.slow_page_seconds,
-            max_pages=t.checkpoint_pages,
+            max_pages=t.durable_pages,
         )
 
     def _flatten(

@@ -226,7 +226,7 @@ def test_cli_refresh_open_and_the_nightly_schedule_pick_the_same_days(
 
     with tally.case("late updates"):
         with open_writer(path) as con:  # `sync` with no dates, reconciliation aside
-            tasks = plan_tasks(con, settings, parse_endpoints("all"), None, mode="incremental", today=today,
+            tasks = plan_tasks(con, parse_endpoints("all"), None, mode="incremental", today=today,
                                reconcile_days=0)  # fmt: skip
         cli = {e: [t.day for t in tasks if t.endpoint.name == e] for e in ENDPOINT_NAMES}
         schedule = read_unsettled_days(WarehouseResource(path=str(path)), today)

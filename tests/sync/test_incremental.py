@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warehouses import dicts, env, rows
 
-from pipelines.config import Settings, Warehouse
+from pipelines.config import TUNING, Settings, Warehouse
 from pipelines.load.checkpoints import checkpoint_folder, checkpoint_root
 from pipelines.sync.orchestrator import SyncReport, parse_endpoints, sync
 from retab_sim import SimConfig, run_simulator
@@ -85,7 +85,7 @@ def test_a_sync_killed_in_any_phase_resumes_and_ends_equal_to_the_api(point, war
     config = SimConfig(seed=31, end=DAY, days=1, runs_per_day=20_000, experiment_runs_per_day=0)
     with run_simulator(config) as sim:
         db = warehouse
-        n = {"fetch": 120, "checkpoint": 2, "swap": 1, "commit": 2}[point]  # commit 1: sync_log's start
+        n = {"fetch": 120, "checkpoint": 7, "swap": 1, "commit": 2}[point]  # commit 1: sync_log's start
         killed(point, n, db, sim, [DAY])
         if point == "swap":  # killed inside its transaction: the day holds nothing, readers see that
             assert stored(db, "runs", DAY) == []
@@ -97,11 +97,13 @@ def test_a_sync_killed_in_any_phase_resumes_and_ends_equal_to_the_api(point, war
         assert differences(db, sim, [DAY], ["runs"]) == {}
         (result,) = report.partitions
         total = 200  # pages of the day (20,000 runs, 100 a page)
-        if point == "fetch":  # killed at 60 %: at most the rest plus one checkpoint interval
-            assert result.resumed_pages >= 50
-            assert refetched <= total - 120 + 50 + 3, refetched
-        if point == "checkpoint":  # the second checkpoint died: the first one (50 pages) is used
-            assert result.resumed_pages >= 50 and refetched <= total - 50 + 3
+        interval = TUNING.checkpoint_pages
+        if point == "fetch":  # killed at 60 %: at most the rest plus one checkpoint interval (+ a seam)
+            assert result.resumed_pages >= 120 - interval - 3
+            assert refetched <= total - 120 + interval + 3, refetched
+        if point == "checkpoint":  # the 7th save died: the 6th (past the first durable segments) is used
+            assert result.resumed_pages >= 5 * interval, result.resumed_pages
+            assert refetched <= total - result.resumed_pages + 3, refetched
         log = sync_log(db)
         assert log[0]["outcome"] in (("interrupted", "ok") if point == "commit" else ("interrupted",))
         assert log[-1]["outcome"] == "ok"
