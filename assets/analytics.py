@@ -24,7 +24,7 @@ import duckdb
 
 from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, POOL, column_schema
-from pipelines.errors import WarehouseLocked, WarehouseUnreadable
+from pipelines.errors import WarehouseFileError
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import PARTITION_TABLES
 from pipelines.load.views import SCHEMA, VIEWS, VIEWS_BY_NAME, View, create_views, view_summary
@@ -158,10 +158,8 @@ def analytics_views(
                 (view, view_summary(con, view.name, preview_rows=PREVIEW_ROWS), view_columns(con, view))
                 for view in selected
             ]
-    except WarehouseLocked as error:
-        raise dg.Failure(description=str(error)) from None
-    except WarehouseUnreadable as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
+    except WarehouseFileError as error:  # locked or unreachable: a retry may help; unreadable: no
+        raise dg.Failure(description=str(error), allow_retries=error.retryable) from None
     for view, summary, columns in results:
         context.log.info(f"{view.qualified_name}: {summary['row_count']} row(s)")
         yield dg.MaterializeResult(asset_key=view_key(view), metadata=view_metadata(summary, columns))

@@ -6,13 +6,12 @@ None are read from the environment when a run starts (the same variables as the 
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
-from pipelines.config import Settings
+from pipelines.config import Settings, Warehouse, warehouse_target
 from pipelines.errors import MissingApiKey
 from pipelines.load.connections import open_reader
 
@@ -52,12 +51,14 @@ class RetabApiResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file: one writer or many readers at a time, each waiting `lock_wait` at most."""
+    """The warehouse: a DuckDB file (one writer or many readers at a time, each waiting `lock_wait` at
+    most) or a DuckLake (`ducklake:postgres:...`: no lock; give it as EnvVar so that the UI never shows
+    a password)."""
 
     path: str | None = Field(
         default=None,
-        description="DuckDB file; None reads $RETAB_DUCKDB_PATH at run time, else "
-        "warehouse/warehouse.duckdb.",
+        description="DuckDB file or DuckLake URI (ducklake:postgres:<libpq>); None reads $RETAB_DUCKDB_PATH "
+        "at run time, else warehouse/warehouse.duckdb.",
     )
     lock_wait: float = Field(
         default=_DEFAULTS.lock_wait, ge=0, description="Seconds to wait for another holder of the file."
@@ -69,9 +70,10 @@ class WarehouseResource(dg.ConfigurableResource):
         "(None, the default: settled at any age).",
     )
 
-    def file(self, environ: Mapping[str, str] | None = None) -> Path:
-        """The warehouse file this resource points at."""
-        return Settings.from_env(environ, duckdb_path=Path(self.path) if self.path else None).duckdb_path
+    def file(self, environ: Mapping[str, str] | None = None) -> Warehouse:
+        """The warehouse this resource points at: a DuckDB file or a DuckLake (pipelines.config)."""
+        target = warehouse_target(self.path, environ) if self.path else None
+        return Settings.from_env(environ, duckdb_path=target).duckdb_path
 
     @contextmanager
     def reader(self, lock_wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -19,7 +19,7 @@ from assets.resources import WarehouseResource
 from assets.retab import ENDPOINT_KEYS, GROUP
 from pipelines.config import TODAY_EVERY_ENV, partitions_start, today_every_minutes
 from pipelines.endpoints import ENDPOINTS
-from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.errors import WarehouseFileError, WarehouseMissing
 from pipelines.sync.orchestrator import nightly_days
 from pipelines.sync.plan import DEFAULT_RECONCILE_DAYS, INCREMENTAL, RECONCILE
 
@@ -45,7 +45,7 @@ def read_unsettled_days(
             )
     except WarehouseMissing:
         return {name: [] for name in ENDPOINTS}
-    except (WarehouseLocked, WarehouseUnreadable) as error:
+    except WarehouseFileError as error:
         if log is not None:
             log.warning(f"syncing yesterday only; could not read the warehouse's days: {error}")
         return {name: [] for name in ENDPOINTS}

@@ -16,7 +16,17 @@ from pathlib import Path
 from bench.machine import describe_machine
 from bench.table import ScenarioResult, render_table
 
-SCENARIOS = ("startup", "views", "flatten_load", "latency", "end_to_end", "big_day", "quota", "incremental")
+SCENARIOS = (
+    "startup",
+    "views",
+    "flatten_load",
+    "latency",
+    "end_to_end",
+    "big_day",
+    "quota",
+    "incremental",
+    "lake",
+)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

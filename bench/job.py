@@ -63,15 +63,16 @@ def status_mb(field: str) -> float:
 
 
 def sync_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """pipelines.sync.orchestrator.sync() of the spec's endpoints and days into a fresh DuckDB file."""
-    from pipelines.config import Settings
+    """pipelines.sync.orchestrator.sync() of the spec's endpoints and days into a fresh DuckDB file
+    (or the lake `db` names, `ducklake:postgres:...`, with its `data_path`)."""
+    from pipelines.config import DUCKLAKE_DATA_PATH_ENV, Settings, warehouse_target
     from pipelines.endpoints import ENDPOINTS
     from pipelines.sync.orchestrator import sync
 
     settings = Settings(
         api_key=spec["key"],
         base_url=spec["base_url"],
-        duckdb_path=Path(spec["db"]),
+        duckdb_path=warehouse_target(spec["db"], {DUCKLAKE_DATA_PATH_ENV: spec.get("data_path", "")}),
         **({"concurrency": spec["concurrency"]} if "concurrency" in spec else {}),
     )  # every other setting at the product's default, as a user runs it
     days = None if spec.get("days") is None else [date.fromisoformat(day) for day in spec["days"]]

@@ -2,10 +2,16 @@
 
     RETAB_API_KEY              the API key (never logged, never stored)
     RETAB_API_BASE_URL         https://api.retab.com
-    RETAB_DUCKDB_PATH          warehouse/warehouse.duckdb
+    RETAB_DUCKDB_PATH          warehouse/warehouse.duckdb, or a DuckLake: ducklake:postgres:<libpq string>
+    RETAB_DUCKLAKE_DATA_PATH   (none)       a new lake's data folder, or s3://bucket/prefix
     RETAB_PARTITIONS_START     2026-01-01   (Dagster: the first daily partition)
     RETAB_TODAY_EVERY_MINUTES  30           (Dagster: how often today's partition is synced)
     RETAB_REJECTED_SHARE_MAX   0.01         (Dagster: the rejected-records check's threshold)
+
+What the warehouse is, is decided here once: `warehouse_target()` turns RETAB_DUCKDB_PATH into a
+`Path` (a DuckDB file, exactly as before) or a `DuckLake` (a catalog in PostgreSQL, Parquet data in
+a folder or an S3-compatible store). A `DuckLake` shows itself redacted (no password, no S3 key) in
+`str()` and `repr()`; only `pipelines.load.connections` reads its secrets, to attach it.
 
 `Settings` is what one sync needs; `Tuning` holds the performance knobs (batch sizes, the spill
 bound, the GC threshold), each measured where its comment says; tests pass a `Tuning` of their own
@@ -14,13 +20,15 @@ rather than patching module constants.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from pipelines.errors import MissingApiKey
+from pipelines.errors import BadWarehouseTarget, MissingApiKey
 
 DEFAULT_BASE_URL = "https://api.retab.com"
 DEFAULT_DUCKDB_PATH = "warehouse/warehouse.duckdb"  # opened directly, its catalog is `warehouse`
@@ -31,12 +39,146 @@ DEFAULT_MAX_RETRY_SECONDS = 300.0  # time budget for retrying one request
 DEFAULT_LOCK_WAIT = 60.0  # seconds a writer waits for another holder of the warehouse file
 DEFAULT_DEV_PORT = 3000  # the Dagster UI of `retab-warehouse dev`
 
+DUCKDB_PATH_ENV = "RETAB_DUCKDB_PATH"
+DUCKLAKE_DATA_PATH_ENV = "RETAB_DUCKLAKE_DATA_PATH"
+DUCKLAKE_PREFIX = "ducklake:postgres:"
+# S3 credentials for a lake whose data lives in s3:// (read from the environment, never logged).
+S3_ENV = {
+    "key_id": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_REGION",
+    "endpoint": "AWS_ENDPOINT_URL",
+}
 PARTITIONS_START_ENV = "RETAB_PARTITIONS_START"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 TODAY_EVERY_ENV = "RETAB_TODAY_EVERY_MINUTES"
 DEFAULT_TODAY_EVERY = 30
 REJECTED_SHARE_ENV = "RETAB_REJECTED_SHARE_MAX"
 DEFAULT_REJECTED_SHARE = 0.01
+
+
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"']+)", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+_LIBPQ_FIELD = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """Credentials for s3:// data, from the AWS_* variables; never shown."""
+
+    key_id: str = field(repr=False)
+    secret: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> S3Credentials | None:
+        """The AWS_* variables when a key id and a secret are both set, else None."""
+        values = {name: env.get(var) or None for name, var in S3_ENV.items()}
+        if not values["key_id"] or not values["secret"]:
+            return None
+        return cls(**values)  # type: ignore[arg-type]
+
+    def secrets(self) -> list[str]:
+        """The values no message may contain."""
+        return [v for v in (self.key_id, self.secret, self.session_token) if v]
+
+
+@dataclass(frozen=True)
+class DuckLake:
+    """A DuckLake warehouse: its catalog in PostgreSQL (`ducklake:postgres:<libpq string>`), its
+    Parquet files in `data_path` (a folder or s3://...; needed only to create the lake)."""
+
+    uri: str = field(repr=False)  # may hold a password: attach with it, never show it
+    data_path: str | None = None
+    s3: S3Credentials | None = field(default=None, repr=False)
+
+    @property
+    def libpq(self) -> str:
+        """The PostgreSQL connection string (with its password, if any)."""
+        return self.uri.removeprefix(DUCKLAKE_PREFIX)
+
+    @property
+    def display(self) -> str:
+        """The URI with its password replaced by ***: what logs and messages show."""
+        return self.redact(self.uri)
+
+    @property
+    def key(self) -> str:
+        """A short stable name for this lake (host, port, database, user), for local folders."""
+        fields = dict(_LIBPQ_FIELD.findall(self.libpq))
+        wanted = [fields.get(k, "").strip("'") for k in ("host", "hostaddr", "port", "dbname", "user")]
+        if not fields:  # a postgresql:// URI
+            wanted = [self.display]
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", fields.get("dbname", "lake").strip("'")) or "lake"
+        digest = hashlib.sha256("\0".join(wanted).encode()).hexdigest()[:12]
+        return f"{name}-{digest}"
+
+    def redact(self, text: str) -> str:
+        """`text` with the catalog password and the S3 credentials replaced by ***."""
+        text = _PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _URI_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        secrets = [*self._passwords(), *(self.s3.secrets() if self.s3 else [])]
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= 3:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def _passwords(self) -> list[str]:
+        found = [m.group(2).strip("'") for m in _PASSWORD.finditer(self.libpq)]
+        found += [m.group(2) for m in _URI_PASSWORD.finditer(self.libpq)]
+        return [p for p in found if p]
+
+    def __str__(self) -> str:
+        return self.display
+
+
+# What the warehouse is: a DuckDB file, or a DuckLake.
+Warehouse = Path | DuckLake
+
+
+def warehouse_target(text: str, environ: Mapping[str, str] | None = None) -> Warehouse:
+    """A DuckLake for `ducklake:postgres:...` (data path and S3 keys from the environment), else a file.
+
+    >>> warehouse_target("warehouse/warehouse.duckdb")
+    PosixPath('warehouse/warehouse.duckdb')
+    """
+    env = os.environ if environ is None else environ
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered.startswith("md:") or lowered.startswith("motherduck:"):
+        raise BadWarehouseTarget(
+            f"{DUCKDB_PATH_ENV}={stripped.split('?')[0]!r} names a MotherDuck database, which this "
+            f"version does not support (untested: the motherduck extension is not installed). Use a "
+            f"DuckDB file or a lake, ducklake:postgres:dbname=... host=... user=..."
+        )
+    if not lowered.startswith("ducklake:"):
+        return Path(text)
+    lake = DuckLake(
+        stripped,
+        data_path=env.get(DUCKLAKE_DATA_PATH_ENV) or None,
+        s3=S3Credentials.from_env(env),
+    )
+    if not lowered.startswith(DUCKLAKE_PREFIX):
+        raise BadWarehouseTarget(
+            f"{DUCKDB_PATH_ENV}={lake.display!r}: only DuckLake catalogs in PostgreSQL are supported "
+            f"(a DuckDB-file catalog keeps the one-writer lock); write ducklake:postgres:dbname=LAKE "
+            f"host=HOST port=5432 user=USER"
+        )
+    if not lake.libpq.strip():
+        raise BadWarehouseTarget(
+            f"{DUCKDB_PATH_ENV}={lake.display!r} has no PostgreSQL connection string after "
+            f"'ducklake:postgres:'; write ducklake:postgres:dbname=LAKE host=HOST port=5432 user=USER"
+        )
+    return lake
+
+
+def describe(warehouse: Warehouse) -> str:
+    """How to show the warehouse in a log line or a message: the file's path, or the redacted URI."""
+    return warehouse.display if isinstance(warehouse, DuckLake) else str(warehouse)
 
 
 @dataclass(frozen=True)
@@ -86,7 +228,7 @@ class Settings:
 
     api_key: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
-    duckdb_path: Path = Path(DEFAULT_DUCKDB_PATH)
+    duckdb_path: Warehouse = Path(DEFAULT_DUCKDB_PATH)  # RETAB_DUCKDB_PATH: a file or a DuckLake
     concurrency: int = DEFAULT_CONCURRENCY
     max_rps: float | None = None  # a ceiling on the adaptive request rate (pipelines.extract.throttle)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
@@ -114,10 +256,10 @@ class Settings:
         return self.api_key
 
 
-def duckdb_path(environ: Mapping[str, str] | None = None) -> Path:
-    """$RETAB_DUCKDB_PATH, else the default warehouse file."""
+def duckdb_path(environ: Mapping[str, str] | None = None) -> Warehouse:
+    """$RETAB_DUCKDB_PATH (a file or a DuckLake), else the default warehouse file."""
     env = os.environ if environ is None else environ
-    return Path(env.get("RETAB_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
+    return warehouse_target(env.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH, env)
 
 
 def partitions_start(environ: Mapping[str, str] | None = None) -> date:

@@ -2,7 +2,8 @@
 
     WarehouseError                      root: retryable? stops the endpoint? exit code? advice
     ├── ConfigurationError              fix the settings first (exit 2, no retry)
-    │   └── MissingApiKey               RETAB_API_KEY is not set
+    │   ├── MissingApiKey               RETAB_API_KEY is not set
+    │   └── BadWarehouseTarget          RETAB_DUCKDB_PATH names no warehouse this version can use
     ├── RetabError                      talking to the Retab API
     │   ├── TransientError              retried by pipelines.extract.retry: 429, 500/502/503/504,
     │   │   │                            connection errors, timeouts, a 200 whose body is not a listing
@@ -20,10 +21,14 @@
     │   ├── InsecureBaseURL             (also a ValueError) a non-loopback base URL without https
     │   ├── TLSFailure                  the TLS handshake failed (a certificate problem)
     │   └── WindowCancelled             the consumer of iter_windows stopped early
-    ├── WarehouseFileError              the DuckDB warehouse file
+    ├── WarehouseFileError              the DuckDB warehouse file (or DuckLake)
     │   ├── WarehouseLocked             another process holds it past the lock wait (retryable)
     │   ├── WarehouseUnreadable         not a DuckDB file, damaged, a directory, not writable, disk full
-    │   │   └── WarehouseMissing        a reader asked for a file that does not exist yet
+    │   │   ├── WarehouseMissing        a reader asked for a file (or lake) that does not exist yet
+    │   │   ├── WarehouseTooNew         a file written by a newer DuckDB: rebuild it by a re-sync
+    │   │   └── LakeUnusable            a lake's catalog refused us, or its data path is missing
+    │   ├── LakeUnreachable             the lake's PostgreSQL is down or unreachable (retryable)
+    │   ├── CopyMismatch                `migrate --to`: the lake's counts differ from the file's
     │   ├── MigrationError              a schema file could not be applied
     │   │   └── SchemaTooNew            written by a newer retab-warehouse
     │   └── SourceMismatch              the file holds another API's data
@@ -31,7 +36,8 @@
     │   ├── PartitionMismatch           (ValueError) spooled rows outside the partition
     │   ├── IncompletePartition         (ValueError) the page walk did not reach the end
     │   ├── SpoolSchemaError            (ValueError) a batch without its table's declared schema
-    │   └── SpillFailed                 (OSError) a spill file could not be written
+    │   ├── SpillFailed                 (OSError) a spill file could not be written
+    │   └── LakeConflict                another writer kept committing the same lake table (retried first)
     ├── UnreadableRecord                a record the flattener cannot read (caught there: it goes
     │                                    to rejected_records, never out of pipelines.transform)
     ├── QueryFailed                     `sql` / `report`: a SQL error, a missing or locked file
@@ -90,6 +96,12 @@ class MissingApiKey(ConfigurationError):
             "`export RETAB_API_KEY=sk_...`), or run `retab-warehouse demo` to try the project "
             "against the bundled simulator."
         )
+
+
+class BadWarehouseTarget(ConfigurationError, ValueError):
+    """RETAB_DUCKDB_PATH (or --db) names something that is neither a DuckDB file nor a PostgreSQL lake."""
+
+    advice = "set RETAB_DUCKDB_PATH to a file path or to ducklake:postgres:<libpq connection string>."
 
 
 class RetabError(WarehouseError):
@@ -257,6 +269,31 @@ class WarehouseMissing(WarehouseUnreadable):
     advice = "run `retab-warehouse sync` first, or set RETAB_DUCKDB_PATH to an existing warehouse."
 
 
+class WarehouseTooNew(WarehouseUnreadable):
+    """The file was written by a newer DuckDB (a storage version the pinned one cannot read)."""
+
+    advice = "move the file aside and rebuild it with a re-sync of its days (the message gives the command)."
+
+
+class LakeUnusable(WarehouseUnreadable):
+    """The lake cannot be used as configured: no such database, a refused login, no data path to create it."""
+
+    advice = "fix RETAB_DUCKDB_PATH / RETAB_DUCKLAKE_DATA_PATH as the message says, then run again."
+
+
+class LakeUnreachable(WarehouseFileError):
+    """The lake's PostgreSQL catalog does not answer (down, a wrong host or port, the network)."""
+
+    retryable = True
+    advice = "start PostgreSQL or check the host and port in RETAB_DUCKDB_PATH; a later run may get through."
+
+
+class CopyMismatch(WarehouseFileError):
+    """`migrate --to`: a table of the lake does not hold as many rows as the file's after the copy."""
+
+    advice = "the copy is not trusted; run `retab-warehouse migrate --to` again into an empty lake."
+
+
 class MigrationError(WarehouseFileError):
     """A schema file could not be applied, or the warehouse is newer than this code."""
 
@@ -301,6 +338,12 @@ class SpillFailed(LoadError, OSError):
     """A spill file could not be written: a full disk, a file-size limit, a folder not writable."""
 
     advice = "free some disk space next to the warehouse (or in the temp folder), then retry."
+
+
+class LakeConflict(LoadError):
+    """A DuckLake transaction conflict (another writer committed the same table) that outlived the retries."""
+
+    advice = "another sync wrote the same lake tables at the same time; the next sync loads this day."
 
 
 class UnreadableRecord(WarehouseError):

@@ -1,8 +1,10 @@
 """A throwaway PostgreSQL cluster for the tests that need one (the DuckLake catalog, Dagster's storage).
 
-`postgres` (session-scoped, one per xdist worker) runs `initdb` in a fresh folder and `pg_ctl start`
-on a free loopback port, and stops and removes it after the session. PostgreSQL refuses to run as
-root, so as root the cluster belongs to the `postgres` user (the Debian package creates it).
+`running_cluster()` runs `initdb` in a fresh folder and `pg_ctl start` on a free loopback port, and
+stops and removes it on exit; the session-scoped fixture `postgres` (tests/conftest.py, one per
+xdist worker) and the bench's lake rows (`python -m bench`, which imports this module) stand on it.
+PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user (the Debian
+package creates it).
 `.ci/run` installs the server when the machine lacks it; without it these tests fail, never skip.
 """
 
@@ -16,10 +18,9 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 _SUPERUSER = "postgres"
 
@@ -79,8 +80,8 @@ def _as_owner(command: list[str]) -> list[str]:
     return command
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
+@contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster on a free loopback port, stopped and removed after the session."""
     bin_dir = find_bin_dir()
     folder = Path(tempfile.mkdtemp(prefix="retab-pg-"))

@@ -1,4 +1,4 @@
-"""The `retab-warehouse` command: sync, demo, simulate, sql, report, dev.
+"""The `retab-warehouse` command: sync, demo, simulate, sql, report, migrate, dev.
 
 Imports are lazy so that `retab-warehouse --help` and `sync` load neither Dagster nor the
 simulator nor the plotting stack.
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="retab-warehouse",
         description="Keep an analytical DuckDB copy of a Retab account's workflow runs and experiment runs.",
         epilog="Environment: RETAB_API_KEY, RETAB_API_BASE_URL (default https://api.retab.com), "
-        "RETAB_DUCKDB_PATH (default warehouse/warehouse.duckdb).",
+        "RETAB_DUCKDB_PATH (default warehouse/warehouse.duckdb, or ducklake:postgres:<libpq>), "
+        "RETAB_DUCKLAKE_DATA_PATH (a new lake's data folder or s3:// prefix).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -79,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="leave open runs older than N days alone (default: settle them at any age)",
     )
-    sync.add_argument("--db", default=None, help="DuckDB file (default $RETAB_DUCKDB_PATH)")
+    sync.add_argument(
+        "--db", default=None, help="DuckDB file or ducklake:postgres:<libpq> (default $RETAB_DUCKDB_PATH)"
+    )
     sync.add_argument(
         "--lock-wait",
         type=seconds,
@@ -111,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="failure rates, durations and scores: terminal and HTML")
     _add_lazy_arguments(report, "pipelines.cli.report_command")
+
+    migrate = commands.add_parser(
+        "migrate", help="copy the warehouse file into a new DuckLake (counts checked per table)"
+    )
+    _add_lazy_arguments(migrate, "pipelines.cli.migrate_command")
 
     dev = commands.add_parser("dev", help="start the Dagster UI against the embedded simulator")
     dev.add_argument(

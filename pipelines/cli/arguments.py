@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from pipelines.config import DEFAULT_DUCKDB_PATH, duckdb_path
+from pipelines.config import DEFAULT_DUCKDB_PATH, Warehouse, duckdb_path, warehouse_target
 from pipelines.errors import EXIT_FAILED, EXIT_OK
 from pipelines.load.legacy import move_old_default
 
@@ -24,7 +24,10 @@ __all__ = [
     "warehouse_path",
 ]
 
-DB_HELP = "DuckDB file (default $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb)"
+DB_HELP = (
+    "DuckDB file or DuckLake URI ducklake:postgres:... (default $RETAB_DUCKDB_PATH, else "
+    "warehouse/warehouse.duckdb)"
+)
 
 
 def parse_day(text: str) -> date:
@@ -79,9 +82,9 @@ def seconds(text: str) -> float:
     return value
 
 
-def warehouse_path(db: str | None) -> Path:
-    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb."""
-    path = Path(db) if db else duckdb_path()
+def warehouse_path(db: str | None) -> Warehouse:
+    """--db if given, else $RETAB_DUCKDB_PATH, else warehouse/warehouse.duckdb (a file or a DuckLake)."""
+    path = warehouse_target(db) if db else duckdb_path()
     if path == Path(DEFAULT_DUCKDB_PATH) and (moved := move_old_default(path)):
         print(moved, file=sys.stderr)
     return path

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.config import Settings
+from pipelines.config import DuckLake, Settings, Warehouse, warehouse_target
 
 DEMO_SEED = 20260501
 
@@ -32,7 +32,7 @@ def run_demo(args: argparse.Namespace) -> int:
         now=now,
     )
     base = Settings.from_env()
-    db_path = Path(args.db) if args.db else base.duckdb_path
+    db_path = warehouse_target(args.db) if args.db else base.duckdb_path
     print(
         f"Starting the Retab API simulator (seed {DEMO_SEED}, {args.days} days, mild faults) on loopback..."
     )
@@ -47,14 +47,14 @@ def run_demo(args: argparse.Namespace) -> int:
     from pipelines.cli import report_command
 
     report_args = argparse.Namespace(
-        days=args.days, workflow=None, html=args.html, db=str(db_path), format="table"
+        days=args.days, workflow=None, html=args.html, db=args.db, format="table"
     )
     code = report_command.run(report_args)
     print_next_steps(db_path, Path(args.html))
     return code
 
 
-def print_next_steps(db_path: Path, html: Path) -> None:
+def print_next_steps(db_path: Warehouse, html: Path) -> None:
     """Where the HTML report is, how to open the Dagster UI, how to query."""
     lines = [
         "",
@@ -63,7 +63,9 @@ def print_next_steps(db_path: Path, html: Path) -> None:
         "  Dagster UI:   make dev   (then http://127.0.0.1:3000, against the embedded simulator)",
         "  Query:        .venv/bin/retab-warehouse sql "
         '"SELECT status, count(*) FROM retab.workflow_runs GROUP BY 1"',
-        f"  DuckDB CLI:   duckdb -readonly {db_path}",
+        f"  DuckDB CLI:   duckdb -readonly {db_path}"
+        if not isinstance(db_path, DuckLake)
+        else f"  DuckDB CLI:   ATTACH '{db_path}' AS warehouse (READ_ONLY)   (with the ducklake extension)",
         "                (read-only; see README.md for Python and notebooks)",
     ]
     print("\n".join(lines), file=sys.stdout)

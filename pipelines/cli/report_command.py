@@ -28,14 +28,14 @@ def run(args: argparse.Namespace) -> int:
     """Print the report; with --html also write the HTML file. Errors are one message, no traceback."""
     from rich.console import Console
 
-    from pipelines.errors import ReportUnavailable
+    from pipelines.errors import BadWarehouseTarget, ReportUnavailable
     from pipelines.report import Window, load_report, print_report, render_html
 
     today = getattr(args, "today", None) or datetime.now(UTC).date()
     window = Window(today - timedelta(days=args.days - 1), today, args.workflow or None)
     try:
         report = load_report(warehouse_path(args.db), window)
-    except (QueryFailed, ReportUnavailable) as exc:
+    except (QueryFailed, ReportUnavailable, BadWarehouseTarget) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     console = Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS") or 140))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pipelines.cli.arguments import DB_HELP, EXIT_OK, warehouse_path
-from pipelines.errors import QueryFailed
+from pipelines.errors import BadWarehouseTarget, QueryFailed
 
 if TYPE_CHECKING:
     from pipelines.load.reads import QueryResult
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sql = read_sql(args.query)
         result = fetch(warehouse_path(args.db), sql)
-    except QueryFailed as exc:
+    except (QueryFailed, BadWarehouseTarget) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")

@@ -12,11 +12,18 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.config import Settings
-from pipelines.errors import EXIT_FAILED, EXIT_FIX_FIRST, EXIT_INTERRUPTED, EXIT_OK, MissingApiKey, classify
+from pipelines.config import Settings, warehouse_target
+from pipelines.errors import (
+    EXIT_FAILED,
+    EXIT_FIX_FIRST,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BadWarehouseTarget,
+    MissingApiKey,
+    classify,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +41,7 @@ def days_between(start: date, end: date) -> list[date]:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Environment settings with the command line's overrides."""
     return Settings.from_env(
-        duckdb_path=Path(args.db) if getattr(args, "db", None) else None,
+        duckdb_path=warehouse_target(args.db) if getattr(args, "db", None) else None,
         concurrency=getattr(args, "concurrency", None),
         max_rps=getattr(args, "max_rps", None),
         settle_horizon_days=getattr(args, "settle_horizon_days", None),
@@ -47,10 +54,10 @@ def run_sync(args: argparse.Namespace) -> int:
     from pipelines.sync.orchestrator import parse_endpoints
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_from_args(args)
     try:
+        settings = settings_from_args(args)
         settings.require_key()
-    except MissingApiKey as error:
+    except (MissingApiKey, BadWarehouseTarget) as error:
         print(f"retab-warehouse sync: {error}", file=sys.stderr)
         return error.exit_code
     days = None if args.start is None else days_between(args.start, args.end or datetime.now(UTC).date())

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from pipelines.config import DuckLake, Warehouse
 from pipelines.errors import WarehouseUnreadable
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,12 @@ VERSION = 2  # 2: the journal
 MANIFEST = "manifest.json"
 
 
-def checkpoint_root(warehouse: Path) -> Path:
-    """The checkpoints' folder, next to the warehouse file (same disk, same lifetime)."""
+def checkpoint_root(warehouse: Warehouse) -> Path:
+    """The checkpoints' folder: next to the warehouse file (same disk, same lifetime); for a lake,
+    this machine's cache (~/.cache/retab-warehouse/<lake>.checkpoints: a walk resumes where it ran)."""
+    if isinstance(warehouse, DuckLake):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "retab-warehouse" / f"{warehouse.key}.checkpoints"
     return warehouse.resolve().parent / f".{warehouse.name}.checkpoints"
 
 

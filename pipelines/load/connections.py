@@ -1,4 +1,5 @@
-"""Connections to the DuckDB warehouse file: a bounded-wait writer and read-only readers.
+"""Connections to the warehouse: a DuckDB file (a bounded-wait writer and read-only readers) or a
+DuckLake (pipelines.load.lake: no lock to wait for, readers never block writers).
 
 DuckDB lets one process open a file read-write, or many processes open it read-only, never both:
 a user's idle read-only session blocks the sync, and the sync blocks readers. So both openers
@@ -10,8 +11,14 @@ day of a million runs loads at ~0.45-0.5 M rows/s (tests/load/bench_load.py).
 
     Exception
      ├── WarehouseLocked       another process (or this one, in another mode) holds the file
+     ├── LakeUnreachable       the lake's PostgreSQL does not answer
      └── WarehouseUnreadable   not a DuckDB file, corrupted, a directory, not writable, disk full
-          └── WarehouseMissing  open_reader on a file that does not exist yet
+          ├── WarehouseMissing  open_reader on a file (or lake) that does not exist yet
+          ├── WarehouseTooNew   a file written by a newer DuckDB: rebuilt by a re-sync of its days
+          └── LakeUnusable      no such database, a refused login, a new lake without a data path
+
+Both open the warehouse as the catalog `warehouse`, so `retab.*` and `analytics.*` resolve the
+same way on either backend.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +35,15 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseUnreadable
+from pipelines.config import DuckLake, Warehouse
+from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseTooNew, WarehouseUnreadable
+from pipelines.load.lake import (
+    explain_lake_error,
+    forget_lake,
+    lake_connection,
+    retry_conflicts,
+    sql_literal,
+)
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
 log = logging.getLogger(__name__)
@@ -54,11 +70,19 @@ _process_lock_owners: dict[Path, int] = {}
 _process_locks_guard = threading.Lock()
 
 
+__all__ = ["open_reader", "open_writer", "sql_literal"]
+
+
 @contextmanager
 def open_writer(
-    path: Path, *, lock_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep
+    path: Warehouse, *, lock_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A migrated read-write connection, closed on exit; waits up to lock_wait seconds for the file."""
+    """A migrated read-write connection, closed on exit; waits up to lock_wait seconds for a file
+    (a lake has no lock: it never waits)."""
+    if isinstance(path, DuckLake):
+        with _open_lake(path, read_only=False) as con:
+            yield con
+        return
     path = Path(path).expanduser().absolute()
     _check_writable(path)
     process_lock = _process_lock(path)
@@ -93,9 +117,14 @@ def open_writer(
 
 @contextmanager
 def open_reader(
-    path: Path, *, lock_wait: float = 10.0, sleep: Callable[[float], None] = time.sleep
+    path: Warehouse, *, lock_wait: float = 10.0, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection, closed on exit; hold it no longer than your queries."""
+    """A read-only connection, closed on exit; on a file hold it no longer than your queries (on a
+    lake it sees one snapshot per transaction and blocks nobody)."""
+    if isinstance(path, DuckLake):
+        with _open_lake(path, read_only=True) as con:
+            yield con
+        return
     path = Path(path).expanduser().absolute()
     if not path.exists():
         raise WarehouseMissing(
@@ -111,6 +140,19 @@ def open_reader(
         con.close()
 
 
+def too_new_message(path: Path, detail: str) -> str:
+    """What to say about a file that a newer DuckDB wrote: how to rebuild it with the pinned one."""
+    return (
+        f"warehouse file {path} was written by a newer DuckDB than this retab-warehouse's "
+        f"duckdb {duckdb.__version__}, which cannot read its storage version. Rebuild it from the API: "
+        f"move it aside (mv {path} {path}.newer) and re-sync its days, e.g. `retab-warehouse sync "
+        f"--start FIRST_DAY --db {path}` (FIRST_DAY: the first day it held; with no --start, `sync` "
+        f"starts from RETAB_PARTITIONS_START). A DuckDB of the newer version can also write a copy this "
+        f"one reads: ATTACH '{path}.v14' AS old (STORAGE_VERSION 'v1.4.0'); COPY FROM DATABASE .... "
+        f"({detail})"
+    )
+
+
 def _connect(
     path: Path, *, read_only: bool, lock_wait: float, sleep: Callable[[float], None]
 ) -> duckdb.DuckDBPyConnection:
@@ -123,7 +165,7 @@ def _connect(
             return _attach(path, read_only=read_only)
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
-                raise WarehouseUnreadable(_explain(path, str(exc))) from exc
+                raise _unreadable(path, str(exc)) from exc
             waited = max(slept, time.monotonic() - started)
             remaining = lock_wait - waited
             if remaining <= 0:
@@ -159,9 +201,32 @@ def _attach(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def sql_literal(value: object) -> str:
-    """`value` as a SQL string literal: DuckDB 1.5 takes no parameter in ATTACH."""
-    return "'" + str(value).replace("'", "''") + "'"
+@contextmanager
+def _open_lake(lake: DuckLake, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The lake attached as CATALOG (migrated for a writer); every error redacted and explained."""
+
+    def setup(host: duckdb.DuckDBPyConnection) -> None:
+        # spills go to the system's temp folder (never .tmp in the working directory)
+        host.execute(
+            "SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"retab-lake-{os.getpid()}.tmp")]
+        )
+        if not read_only:
+            for name, value in WRITER_SETTINGS.items():
+                host.execute(f'SET "{name}" = ?', [value])
+
+    try:
+        con = lake_connection(lake, catalog=CATALOG, read_only=read_only, setup=setup)
+    except duckdb.Error as exc:
+        raise explain_lake_error(lake, exc, read_only=read_only) from None
+    try:
+        if not read_only:
+            retry_conflicts(lambda: migrate(con, WAREHOUSE_SCHEMA_DIR, lake=True), what="migrating the lake")
+        yield con
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        forget_lake(lake)  # the catalog may be gone: attach afresh next time
+        raise explain_lake_error(lake, exc, read_only=read_only) from None
+    finally:
+        con.close()
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -172,8 +237,16 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise WarehouseUnreadable(_explain(path, str(exc))) from exc
 
 
+def _unreadable(path: Path, detail: str) -> WarehouseUnreadable:
+    """WarehouseTooNew for a newer DuckDB's file, else WarehouseUnreadable, each saying what to do."""
+    text = detail.lower()
+    if "version number" in text or "newer version" in text or "storage version" in text:
+        return WarehouseTooNew(too_new_message(path, detail))
+    return WarehouseUnreadable(_explain(path, detail))
+
+
 @contextmanager
-def explaining_file_errors(path: Path) -> Iterator[None]:
+def explaining_file_errors(path: Warehouse) -> Iterator[None]:
     """Turn DuckDB's errors about the file itself (full disk, damaged blocks) into WarehouseUnreadable."""
     try:
         yield
@@ -184,8 +257,13 @@ def explaining_file_errors(path: Path) -> Iterator[None]:
         raise explained from exc
 
 
-def explain_file_error(path: Path, error: Exception) -> Exception:
-    """A WarehouseUnreadable that says what to do, when `error` is DuckDB's about the file; else `error`."""
+def explain_file_error(path: Warehouse, error: Exception) -> Exception:
+    """A WarehouseUnreadable that says what to do, when `error` is DuckDB's about the file; else `error`.
+
+    For a lake: an error about reaching its catalog or writing its data, explained; any other with
+    the catalog password and S3 keys redacted."""
+    if isinstance(path, DuckLake):
+        return _explain_lake_failure(path, error)
     if not isinstance(error, duckdb.Error):
         return error
     text = str(error).lower()
@@ -194,6 +272,23 @@ def explain_file_error(path: Path, error: Exception) -> Exception:
         explained.__cause__ = error
         return explained
     return error
+
+
+def _explain_lake_failure(lake: DuckLake, error: Exception) -> Exception:
+    """Like explain_file_error, for a lake."""
+    if isinstance(error, duckdb.IOException | duckdb.ConnectionException):
+        explained: Exception = explain_lake_error(lake, error, read_only=False)
+    elif lake.redact(str(error)) != str(error):
+        explained = (
+            type(error)(lake.redact(str(error)))
+            if isinstance(error, duckdb.Error)
+            else (WarehouseUnreadable(lake.redact(str(error))))
+        )
+    else:
+        return error
+    explained.__cause__ = None
+    explained.__suppress_context__ = True
+    return explained
 
 
 def _check_writable(path: Path) -> None:
@@ -269,9 +364,8 @@ def _explain(path: Path, detail: str) -> str:
             "make the file and its directory writable (DuckDB also writes a .wal file beside it) "
             "or set RETAB_DUCKDB_PATH to a writable location"
         )
-    elif "version number" in text or "newer version" in text:
-        problem = "was written by a different DuckDB storage version"
-        advice = "upgrade the duckdb package to the version that wrote it, or move the file aside"
+    elif "version number" in text or "newer version" in text or "storage version" in text:
+        return too_new_message(path, detail)
     elif "no space left" in text or "disk full" in text or "file too large" in text:
         problem = "cannot be written: the disk is full (or a file-size limit was reached)"
         advice = (

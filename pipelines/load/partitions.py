@@ -13,6 +13,10 @@ replace_partition() is the one function that owns a partition's transaction:
 Uniqueness of `id` is enforced here, per partition, rather than by a PRIMARY KEY: on duckdb 2.0.1
 a delete + reinsert of a 1M-row day under a PRIMARY KEY ran at ~37k rows/s against ~550k without.
 A run's created_date never changes, so unique per partition means unique per table.
+
+On a DuckLake a transaction may fail at COMMIT on a conflict with another writer of the same tables
+(pipelines.load.lake); every write here is then run again whole (`retry_conflicts`), and a day whose
+retries run out fails alone with LakeConflict.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pipelines.config import TUNING
 from pipelines.endpoints import ENDPOINTS, REJECTED_TABLE, PartitionTable
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.figures import PartitionFigures
+from pipelines.load.lake import retry_conflicts
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
 
@@ -112,10 +117,15 @@ class PartitionLoad:
 
 
 def replace_partition(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
-    """Swap the day's rows for the spool's content and mark the attempt ok, in one transaction."""
+    """Swap the day's rows for the spool's content and mark the attempt ok, in one transaction
+    (run again whole on a lake's transaction conflict)."""
     _check_load(load)
-    with transaction(con):
-        _swap(con, load)
+
+    def swap() -> None:
+        with transaction(con):
+            _swap(con, load)
+
+    retry_conflicts(swap, what=f"{load.endpoint} {load.day}")
 
 
 def replace_partitions(
@@ -151,7 +161,8 @@ def replace_partitions(
             try:
                 replace_partition(con, loads[n])
             except Exception as error:
-                if "KeyboardInterrupt" in str(error):  # Ctrl-C while DuckDB read the spool: not a bad day
+                # Ctrl-C while DuckDB read the spool, or ran a query: an interruption, not a bad day
+                if isinstance(error, duckdb.InterruptException) or "KeyboardInterrupt" in str(error):
                     raise KeyboardInterrupt from error
                 failures[n] = error
     return failures
@@ -390,17 +401,24 @@ def record_sync_start(con: duckdb.DuckDBPyConnection, entries: Sequence[SyncLogE
     columns = _sync_log_columns()
     rows = [[*_sync_log_values(entry).values(), "running", None, None] for entry in entries]
     sql = insert_values_sql("sync_log", [*columns, "outcome", "finished_at", "error"])
-    with transaction(con):
-        con.executemany(sql, rows)
+
+    def insert() -> None:
+        with transaction(con):
+            con.executemany(sql, rows)
+
+    retry_conflicts(insert, what="recording the sync's start in sync_log")
 
 
 def record_sync_failure(
     con: duckdb.DuckDBPyConnection, sync_id: str, error: str, finished_at: datetime
 ) -> None:
     """Mark an attempt failed, with its error (trimmed); the day's data is left as it was."""
-    con.execute(
-        update_by_sync_id_sql(["outcome", "error", "finished_at"]),
-        ["failed", error[:_ERROR_MAX_CHARS], finished_at, sync_id],
+    retry_conflicts(
+        lambda: con.execute(
+            update_by_sync_id_sql(["outcome", "error", "finished_at"]),
+            ["failed", error[:_ERROR_MAX_CHARS], finished_at, sync_id],
+        ),
+        what="recording a failed attempt in sync_log",
     )
 
 
@@ -417,10 +435,14 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
         f"UPDATE {_qualified('sync_log')} SET outcome = 'interrupted', error = ? "
         f"WHERE sync_id = ? AND outcome = 'running'"
     )
-    with transaction(con):
-        con.executemany(
-            sql, [[f"process {pid} on {host} ended before the load finished", s] for s, pid in dead]
-        )
+
+    def update() -> None:
+        with transaction(con):
+            con.executemany(
+                sql, [[f"process {pid} on {host} ended before the load finished", s] for s, pid in dead]
+            )
+
+    retry_conflicts(update, what="marking interrupted attempts in sync_log")
     return len(dead)
 
 

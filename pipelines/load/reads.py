@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipelines.errors import QueryFailed, WarehouseLocked, WarehouseUnreadable
+from pipelines.config import Warehouse
+from pipelines.errors import QueryFailed, WarehouseFileError
 from pipelines.load.connections import open_reader
 
 
@@ -22,7 +22,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def fetch(db_path: Path, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+def fetch(db_path: Warehouse, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
     """Run one query on a read-only connection held only while it runs; timestamps are in UTC."""
     try:
         with open_reader(db_path) as con:
@@ -30,7 +30,7 @@ def fetch(db_path: Path, sql: str, params: Sequence[Any] | None = None) -> Query
             cursor = con.execute(sql, params) if params is not None else con.execute(sql)
             description = cursor.description or []
             rows = [tuple(row) for row in cursor.fetchall()] if description else []
-    except (WarehouseLocked, WarehouseUnreadable) as exc:
+    except WarehouseFileError as exc:
         raise QueryFailed(str(exc)) from exc
     except duckdb.Error as exc:
         raise QueryFailed(_explain_sql_error(str(exc))) from exc

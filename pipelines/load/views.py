@@ -16,6 +16,7 @@ Each view is one file, `pipelines/load/sql/views/<name>.sql` (package data), hol
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import duckdb
+
+from pipelines.load.lake import retry_conflicts
 
 VIEWS_DIR: Traversable = resources.files("pipelines.load") / "sql" / "views"
 SCHEMA = "analytics"
@@ -110,16 +113,22 @@ VIEWS_BY_NAME: dict[str, View] = {v.name: v for v in VIEWS}
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create or replace every analytics view in one transaction; return their qualified names."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        for view in VIEWS:
-            con.execute(view.path.read_text(encoding="utf-8"))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    """Create or replace every analytics view in one transaction (run again on a lake's transaction
+    conflict); return their qualified names."""
+
+    def replace() -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            for view in VIEWS:
+                con.execute(view.path.read_text(encoding="utf-8"))
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
+                con.execute("ROLLBACK")
+            raise
+
+    retry_conflicts(replace, what="creating the analytics views")
     return [view.qualified_name for view in VIEWS]
 
 

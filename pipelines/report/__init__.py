@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.config import DuckLake, Warehouse
 from pipelines.errors import QueryFailed, ReportUnavailable
 from pipelines.load.reads import fetch
 from pipelines.report.chart_data import DURATION_BIN
@@ -53,7 +54,7 @@ class Window:
 class Report:
     """Everything the report shows, fetched from the warehouse."""
 
-    db_path: Path
+    db_path: Warehouse  # a file or a DuckLake (shown redacted)
     window: Window
     generated_at: datetime
     stored_runs: int = 0
@@ -109,9 +110,13 @@ class Section:
     note: str | None = None  # shown under the table, e.g. how many rows were left out
 
 
-def load_report(db_path: Path, window: Window, *, now: datetime | None = None) -> Report:
+def load_report(db_path: Warehouse, window: Window, *, now: datetime | None = None) -> Report:
     """Fetch every part of the report, one short read-only query each."""
-    report = Report(db_path=Path(db_path), window=window, generated_at=now or datetime.now(UTC))
+    report = Report(
+        db_path=db_path if isinstance(db_path, DuckLake) else Path(db_path),
+        window=window,
+        generated_at=now or datetime.now(UTC),
+    )
 
     def rows(sql: str, params: Sequence[Any] | None = None) -> list[Row]:
         try:

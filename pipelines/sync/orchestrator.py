@@ -33,7 +33,15 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.config import DEFAULT_DUCKDB_PATH, TUNING, Settings, Tuning, partitions_start
+from pipelines.config import (
+    DEFAULT_DUCKDB_PATH,
+    TUNING,
+    DuckLake,
+    Settings,
+    Tuning,
+    Warehouse,
+    partitions_start,
+)
 from pipelines.endpoints import ENDPOINTS, Endpoint
 from pipelines.errors import classify
 from pipelines.extract.client import ClientConfig, Page, RetabClient, WindowStats
@@ -311,8 +319,10 @@ def nightly_days(
     return {e.name: [t.day for t in tasks if t.endpoint.name == e.name] for e in endpoints}
 
 
-def _check_file_name(path: Path) -> None:
+def _check_file_name(path: Warehouse) -> None:
     """Move a warehouse left at the old default name; warn about a file named retab.duckdb."""
+    if isinstance(path, DuckLake):
+        return
     if path == Path(DEFAULT_DUCKDB_PATH):
         move_old_default(path)
     elif (warning := ambiguous_name(path)) is not None:
@@ -524,7 +534,10 @@ def _process_exists(pid: int) -> bool:
 
 
 def _spill_root(settings: Settings) -> str | None:
-    """Spill next to the warehouse file when its folder exists (same disk), else the system temp."""
+    """Spill next to the warehouse file when its folder exists (same disk), else (and for a lake)
+    the system temp."""
+    if isinstance(settings.duckdb_path, DuckLake):
+        return None
     folder = settings.duckdb_path.resolve().parent
     return str(folder) if folder.is_dir() else None
 

@@ -15,8 +15,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from postgres_cluster import PostgresCluster
+from warehouses import make_warehouse
 
-from pipelines.config import Settings
+from pipelines.config import Settings, Warehouse
 from pipelines.sync.orchestrator import parse_endpoints, sync
 from reliability.summary import Tally
 from reliability.world import ENDPOINT_NAMES, compare, days_from, moments_between
@@ -47,7 +49,9 @@ FAST = cases(6, salt=8)
 SOAK = cases(36, salt=88)
 
 
-def synced_under_faults(sim: Simulator, path: Path, concurrency: int) -> tuple[bool, list[str], list, int]:
+def synced_under_faults(
+    sim: Simulator, path: Warehouse, concurrency: int
+) -> tuple[bool, list[str], list, int]:
     """Sync DAYS once; returns (ok, errors, clock moments passed, rejected count)."""
     before = sim.counters()["faults"].get("head_insert", 0)
     start = sim.now
@@ -66,7 +70,9 @@ def synced_under_faults(sim: Simulator, path: Path, concurrency: int) -> tuple[b
     return report.ok, errors, moments, sum(p.rejected for p in report.partitions)
 
 
-def run_case(case: FaultCase, make_simulator: Callable[..., Simulator], path: Path, tally: Tally) -> None:
+def run_case(
+    case: FaultCase, make_simulator: Callable[..., Simulator], path: Warehouse, tally: Tally
+) -> None:
     draw = random.Random(case.seed)
     sim = make_simulator(
         seed=case.seed,
@@ -98,6 +104,12 @@ def test_hostile_faults_leave_the_warehouse_equal_to_the_truth(
     case: FaultCase, make_simulator: Callable[..., Simulator], tmp_path: Path, tally: Tally
 ) -> None:
     run_case(case, make_simulator, tmp_path / "retab.duckdb", tally)
+
+
+def test_hostile_faults_leave_a_lake_equal_to_the_truth(
+    make_simulator: Callable[..., Simulator], postgres: PostgresCluster, tmp_path: Path, tally: Tally
+) -> None:
+    run_case(FAST[0], make_simulator, make_warehouse("lake", tmp_path, postgres), tally)
 
 
 @pytest.mark.soak

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+from warehouses import rows as lake_rows
 
+from pipelines.config import DuckLake, Warehouse
 from pipelines.load.connections import sql_literal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,8 +68,11 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def stored_rows(path: Path, endpoint: str, days: Iterable[date]) -> dict[date, list[tuple[str, str]]]:
-    """(id, status) of each day's rows in the warehouse, duplicates kept."""
+def stored_rows(path: Warehouse, endpoint: str, days: Iterable[date]) -> dict[date, list[tuple[str, str]]]:
+    """(id, status) of each day's rows in the warehouse (a file or a lake), duplicates kept."""
+    if isinstance(path, DuckLake):
+        sql = f"SELECT id, status FROM retab.{TABLES[endpoint]} WHERE created_date = ?"
+        return {day: [(str(i), str(s)) for i, s in lake_rows(path, sql, [day])] for day in days}
     con = connect_read_only(path)
     try:
         out: dict[date, list[tuple[str, str]]] = {}
@@ -82,7 +87,7 @@ def stored_rows(path: Path, endpoint: str, days: Iterable[date]) -> dict[date, l
 
 
 def compare(
-    path: Path,
+    path: Warehouse,
     sim: Truth,
     days: Sequence[date],
     *,

@@ -1,17 +1,20 @@
-"""`retab-warehouse sync` against the simulator: the warehouse equals the API's truth, per day."""
+"""`retab-warehouse sync` against the simulator: the warehouse equals the API's truth, per day.
+
+The tests taking the `warehouse` fixture run on both backends (a DuckDB file, a DuckLake)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from warehouses import env, rows
 
 from pipelines.cli import main
+from pipelines.config import Warehouse
 from pipelines.load.connections import sql_literal
 from retab_sim import SimConfig, run_simulator
 
@@ -21,26 +24,22 @@ TABLES = {"runs": "workflow_runs", "experiment-runs": "experiment_runs"}
 OPEN = {"pending", "queued", "running", "awaiting_review"}
 
 
-def sync_cli(monkeypatch: pytest.MonkeyPatch, sim, db: Path, *extra: str) -> int:
+def sync_cli(monkeypatch: pytest.MonkeyPatch, sim, db: Warehouse, *extra: str) -> int:
     """Run the real command line against the simulator."""
     monkeypatch.setenv("RETAB_API_BASE_URL", sim.base_url)
     monkeypatch.setenv("RETAB_API_KEY", sim.key)
-    monkeypatch.setenv("RETAB_DUCKDB_PATH", str(db))
+    for name, value in env(db).items():
+        monkeypatch.setenv(name, value)
     return main(["sync", "--start", str(DAYS[0]), "--end", str(DAYS[-1]), "--quiet", *extra])
 
 
-def stored(db: Path, endpoint: str, day: date) -> list[tuple[str, str]]:
+def stored(db: Warehouse, endpoint: str, day: date) -> list[tuple[str, str]]:
     """(id, status) rows of one partition, duplicates kept."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
-        table = TABLES[endpoint]
-        return con.execute(f"SELECT id, status FROM w.retab.{table} WHERE created_date = ?", [day]).fetchall()
-    finally:
-        con.close()
+    sql = f"SELECT id, status FROM retab.{TABLES[endpoint]} WHERE created_date = ?"
+    return [(str(i), str(s)) for i, s in rows(db, sql, [day])]
 
 
-def assert_equals_truth(db: Path, sim) -> None:
+def assert_equals_truth(db: Warehouse, sim) -> None:
     """No missing, extra, duplicated or stale row in any synced partition."""
     for endpoint in TABLES:
         for day in DAYS:
@@ -51,10 +50,10 @@ def assert_equals_truth(db: Path, sim) -> None:
 
 
 @pytest.mark.parametrize("shape", ["sdk", "docs", "mixed"], ids=["sdk-shape", "docs-shape", "mixed-shape"])
-def test_a_sync_equals_the_api_in_every_record_shape(shape, monkeypatch, tmp_path):
+def test_a_sync_equals_the_api_in_every_record_shape(shape, monkeypatch, warehouse):
     with run_simulator(SimConfig(seed=11, shape=shape, end=END, days=3, runs_per_day=300)) as sim:
-        assert sync_cli(monkeypatch, sim, tmp_path / "retab.duckdb") == 0
-        assert_equals_truth(tmp_path / "retab.duckdb", sim)
+        assert sync_cli(monkeypatch, sim, warehouse) == 0
+        assert_equals_truth(warehouse, sim)
 
 
 def test_documents_and_columns_survive_the_round_trip(monkeypatch, tmp_path):
@@ -80,8 +79,8 @@ def test_documents_and_columns_survive_the_round_trip(monkeypatch, tmp_path):
     assert counts == expected
 
 
-def test_re_syncing_is_idempotent_and_drops_deleted_runs(monkeypatch, tmp_path):
-    db = tmp_path / "retab.duckdb"
+def test_re_syncing_is_idempotent_and_drops_deleted_runs(monkeypatch, warehouse):
+    db = warehouse
     with run_simulator(SimConfig(seed=3, end=END, days=3, runs_per_day=120)) as sim:
         assert sync_cli(monkeypatch, sim, db) == 0
         assert sync_cli(monkeypatch, sim, db) == 0
@@ -91,14 +90,12 @@ def test_re_syncing_is_idempotent_and_drops_deleted_runs(monkeypatch, tmp_path):
         assert sync_cli(monkeypatch, sim, db) == 0
         assert gone not in dict(stored(db, "runs", DAYS[0]))
         assert_equals_truth(db, sim)
-    con = duckdb.connect(":memory:")
-    con.execute(f"ATTACH {sql_literal(db)} AS w (READ_ONLY)")
-    outcomes = con.execute("SELECT outcome, count(*) FROM w.retab.sync_log GROUP BY 1").fetchall()
+    outcomes = rows(db, "SELECT outcome, count(*) FROM retab.sync_log GROUP BY 1")
     assert outcomes == [("ok", 3 * len(DAYS) * len(TABLES))]
 
 
-def test_refresh_open_brings_late_updates_in(monkeypatch, tmp_path):
-    db = tmp_path / "retab.duckdb"
+def test_refresh_open_brings_late_updates_in(monkeypatch, warehouse):
+    db = warehouse
     with run_simulator(SimConfig(seed=9, end=END, days=3, runs_per_day=400)) as sim:
         assert sync_cli(monkeypatch, sim, db) == 0
         open_before = [s for _, s in stored(db, "runs", DAYS[-1]) if s in OPEN]
