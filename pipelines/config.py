@@ -210,10 +210,10 @@ class Tuning:
     gen0_threshold: int = 50_000
     # A day's walk saves a checkpoint every this many pages (pipelines.load.checkpoints): a killed
     # sync fetches again at most this many pages of it (plus a seam's few). Each page costs one
-    # orjson.dumps into the journal (~4 % of its flattening), each save three fsyncs.
+    # orjson.dumps into the journal (~4 % of its flattening); these saves are not fsynced.
     checkpoint_pages: int = 10
-    # The flattened rows are made durable (and a flatten batch ends) at least every this many pages;
-    # the journal holds the pages in between. Shorter batches slow the flattener.
+    # The flattened rows are made durable, fsynced (and a flatten batch ends) at least every this
+    # many pages; the journal holds the pages in between. Shorter batches slow the flattener.
     durable_pages: int = 50
     # A checkpoint older than this is discarded: the runs it holds may have changed since.
     checkpoint_max_age_hours: float = 12.0

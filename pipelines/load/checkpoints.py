@@ -10,9 +10,12 @@ batches shorter costs the flattener a third of its rate); the journal saves the 
 as they come, so a checkpoint falls every ~10 pages at the cost of one orjson.dumps a page. A
 resumed walk flattens the journal's records again before it walks on.
 
-The segments and the journal are written and fsynced first, then the manifest replaces the
-previous one by an atomic rename: a kill at any moment leaves the previous checkpoint or the new
-one (the journal may have grown past the length the manifest names: the rest is ignored). A checkpoint
+What a manifest names is written first, then the manifest replaces the previous one by an atomic
+rename: a kill at any moment leaves the previous checkpoint or the new one (the journal may have
+grown past the length the manifest names: the rest is ignored). Segments and their manifests are
+fsynced (they survive a crash of the machine); the journal and its manifests are not (they survive
+a kill of the process; after a machine crash a journal that does not read back whole makes the
+checkpoint untrusted). A checkpoint
 is used only if it is for the same source, younger than `max_age`, complete on disk, and no
 sync has committed the day since it began; any other is discarded, never trusted. The folder is
 removed once the day's swap has committed.
@@ -114,10 +117,11 @@ def _journal_entry(value: Any) -> tuple[str, int] | None:
     return None if value is None else (str(value[0]), int(value[1]))
 
 
-def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
-    """Write the manifest atomically (its segments must already be durable)."""
+def save_checkpoint(folder: Path, checkpoint: Checkpoint, *, fsync: bool = True) -> None:
+    """Write the manifest atomically (what it names must already be written). With fsync, it
+    survives a crash of the machine; without, a kill of the process (the OS has it)."""
     with _writing(folder):
-        _write_manifest(folder, checkpoint)
+        _write_manifest(folder, checkpoint, fsync=fsync)
 
 
 @contextlib.contextmanager
@@ -138,14 +142,17 @@ def _writing(folder: Path) -> Iterator[None]:
         ) from error
 
 
-def _write_manifest(folder: Path, checkpoint: Checkpoint) -> None:
+def _write_manifest(folder: Path, checkpoint: Checkpoint, *, fsync: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{MANIFEST}.tmp"
     with open(temporary, "w", encoding="utf-8") as out:
         json.dump(checkpoint.to_json(), out)
         out.flush()
-        os.fsync(out.fileno())
+        if fsync:
+            os.fsync(out.fileno())
     os.replace(temporary, folder / MANIFEST)
+    if not fsync:
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -208,6 +215,11 @@ def _distrust(
         path = folder / name
         if not path.is_file() or path.stat().st_size < size:
             return f"its journal {name} is missing or truncated"
+        try:
+            for _ in read_journal(folder, checkpoint.journal):
+                pass
+        except (OSError, orjson.JSONDecodeError) as error:
+            return f"its journal {name} does not read back ({error})"
     return None
 
 
@@ -233,8 +245,9 @@ class Journal:
                 self._file.write(line)
         self.size += len(line)
 
-    def sync(self) -> tuple[str, int]:
-        """Make what was appended durable; the (file, bytes) a manifest names."""
+    def flush(self) -> tuple[str, int]:
+        """Hand what was appended to the OS (it survives a kill of the process, not of the machine);
+        the (file, bytes) a manifest names."""
         with _writing(self.folder):
             if self._file is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -242,7 +255,6 @@ class Journal:
                 self._file.writelines(self._lines)
                 self._lines = []
             self._file.flush()
-            os.fsync(self._file.fileno())
         return self.name, self.size
 
     def close(self) -> None:

@@ -42,10 +42,10 @@ def test_a_journal_gives_back_the_pages_up_to_the_length_its_manifest_names(tmp_
     journal = Journal(tmp_path, 3)
     for page in PAGES[:2]:
         journal.append(page)
-    saved = journal.sync()
+    saved = journal.flush()
     for page in PAGES[2:]:  # appended after the manifest was written: not part of the checkpoint
         journal.append(page)
-    journal.sync()
+    journal.flush()
     journal.close()
     assert list(read_journal(tmp_path, saved)) == PAGES[:2]
     assert journal_number(saved[0]) == 3
@@ -63,7 +63,7 @@ def test_a_checkpoint_whose_journal_is_truncated_is_discarded(tmp_path: Path) ->
     journal = Journal(folder, 0)
     for page in PAGES:
         journal.append(page)
-    name, size = journal.sync()
+    name, size = journal.flush()
     journal.close()
     save_checkpoint(folder, checkpoint((name, size)))
     found = trusted(folder)
@@ -72,3 +72,18 @@ def test_a_checkpoint_whose_journal_is_truncated_is_discarded(tmp_path: Path) ->
         file.truncate(size - 1)
     assert trusted(folder) is None
     assert not folder.exists(), "a checkpoint that is not trusted is removed"
+
+
+def test_a_checkpoint_whose_journal_does_not_read_back_is_discarded(tmp_path: Path) -> None:
+    """After a crash of the machine an unsynced journal may hold zeros where its pages were."""
+    folder = tmp_path / "runs" / "2026-05-10"
+    journal = Journal(folder, 0)
+    for page in PAGES:
+        journal.append(page)
+    name, size = journal.flush()
+    journal.close()
+    save_checkpoint(folder, checkpoint((name, size)), fsync=False)
+    assert trusted(folder) is not None
+    (folder / name).write_bytes(b"\0" * size)
+    save_checkpoint(folder, checkpoint((name, size)), fsync=False)
+    assert trusted(folder) is None
