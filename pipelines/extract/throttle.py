@@ -5,9 +5,10 @@ concurrency is the only limit). When the API refuses a request (429, or 503 with
 
     hold      no request of any window starts before Retry-After has passed (a request already
               waiting for its slot waits for the hold too)
-    evidence  the refusal tells of a limit when it is not alone (DENSE_REFUSALS of the last
-              DENSE_WINDOW requests sent were refused), or when the rate had grown past the limit
-              found by the previous decrease; a lone refusal below that limit only holds
+    evidence  the first refusal sets a limit; after it, a refusal tells of a limit when it is not
+              alone (DENSE_REFUSALS of the last DENSE_WINDOW requests sent were refused), or when
+              the rate had grown past the limit found by the previous decrease; a lone refusal
+              below that limit only holds
     decrease  on a dense refusal, rate = 95 % of (requests the API accepted since the previous
               decrease, or since the first request / the seconds since), an estimate of the API's
               limit; the first time at most beta x the rate it was sending at (AIMD's
@@ -16,7 +17,8 @@ concurrency is the only limit). When the API refuses a request (429, or 503 with
     increase  on every success the rate grows by PROBE (0.5 %) a second, never past twice what the
               client really sends (no runaway while windows are idle)
 
-Why a lone refusal below the limit found does not count: APIs refuse a small share of requests
+Why a lone refusal below the limit found does not count (the first one does: with nothing found
+yet, a quota that refuses one request of a few windows must still slow them all): APIs refuse a small share of requests
 whatever the client's rate (a busy shard, a gateway's own throttle; the simulator's fault profiles
 do it to 2 % or 8 % of requests). Cutting 5 % on each while growing 0.5 % a second settles at
 PROBE / (share x 5 %) requests/s whatever the API's real limit: 5 requests/s at 2 %, which made
@@ -204,9 +206,9 @@ class AdaptiveRate:
                 return  # in flight before the last decrease: the same event
             self._refused.append(sent_at)
             dense = self._is_dense(sent_at)
-            if not dense and self._rate <= self._found:
-                return  # a lone refusal below the limit found: the API's noise, held only
             first = math.isinf(self._refused_at)
+            if not (first or dense) and self._rate <= self._found:
+                return  # a lone refusal below the limit found: the API's noise, held only
             if first and self._accepted < MIN_EVIDENCE:
                 return  # a refusal of the very first requests says nothing of the limit: hold only
             since = min(self._first_sent, now) if first else self._refused_at
