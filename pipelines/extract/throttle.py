@@ -18,14 +18,14 @@ concurrency is the only limit). When the API refuses a request (429, or 503 with
               client really sends (no runaway while windows are idle)
 
 Why a lone refusal below the limit found does not count (the first one does: with nothing found
-yet, a quota that refuses one request of a few windows must still slow them all): APIs refuse a small share of requests
-whatever the client's rate (a busy shard, a gateway's own throttle; the simulator's fault profiles
-do it to 2 % or 8 % of requests). Cutting 5 % on each while growing 0.5 % a second settles at
-PROBE / (share x 5 %) requests/s whatever the API's real limit: 5 requests/s at 2 %, which made
-the mild-faults demo 4x slower. A quota the client overruns refuses in runs instead (the requests
-in flight once its bucket is empty), and one the client probes past refuses above the rate it was
-last refused at. The sending rate is measured over time not held, so a cut right after a hold
-does not read the hold as the rate the client sends at.
+yet, a quota that refuses one request of a few windows must still slow them all): APIs refuse a
+small share of requests whatever the client's rate (a busy shard, a gateway's own throttle; the
+simulator's fault profiles do it to 2 % or 8 % of requests). Cutting 5 % on each while growing
+0.5 % a second settles at PROBE / (share x 5 %) requests/s whatever the API's real limit:
+5 requests/s at 2 %, which made the mild-faults demo 4x slower. A quota the client overruns
+refuses in runs instead (the requests in flight once its bucket is empty), and one the client
+probes past refuses above the rate it was last refused at. The sending rate is measured over time
+not held, so a cut right after a hold does not read the hold as the rate the client sends at.
 
 Why this and not CUBIC (the AWS SDKs' adaptive mode): CUBIC climbs back to the refused rate within
 seconds and then probes above it, which suits a network's shifting capacity; an API's quota is a
