@@ -52,11 +52,17 @@ def served(rate: AdaptiveRate, clock: FakeClock, n: int, every: float) -> list[f
     return starts
 
 
+def refuse(rate: AdaptiveRate, starts: list[float], retry_after: float | None = None) -> None:
+    """The API refuses the requests started at `starts` (a quota refuses those in flight together)."""
+    for sent in starts:
+        rate.on_throttle(sent, retry_after)
+
+
 def test_a_refusal_holds_everyone_and_cuts_the_rate_to_beta_of_the_measured_rate() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
     starts = served(rate, clock, 100, 0.02)  # 50 requests/s, all accepted
-    rate.on_throttle(starts[-1], retry_after=1.0)
+    refuse(rate, starts[-3:], retry_after=1.0)
     assert rate.rate == pytest.approx(0.7 * 50, rel=0.05)  # below 95 % of the accepted 50/s
     before = clock.now
     rate.acquire()
@@ -71,7 +77,7 @@ def test_a_first_refusal_after_few_acceptances_cuts_to_what_was_accepted() -> No
         rate.on_success()  # ... of which the API accepted 5 (its quota's burst) before refusing
     clock.now += 0.2
     rate.on_throttle(starts[-1], retry_after=1.0)
-    assert rate.rate == pytest.approx(0.95 * 5 / 0.5)  # 5 accepted in (at least) half a second
+    assert rate.rate == pytest.approx(0.95 * 5 / 1.0)  # 5 accepted in (at least) a second: a burst
 
 
 def test_a_refusal_of_the_very_first_requests_does_not_collapse_the_rate() -> None:
@@ -85,7 +91,7 @@ def test_a_refusal_of_the_very_first_requests_does_not_collapse_the_rate() -> No
     rate.acquire()
     assert clock.now - before == pytest.approx(0.2)  # but the Retry-After is honoured by everyone
     served(rate, clock, 10, 0.02)  # then evidence: 10 accepted in 0.2 s (+ the hold) ...
-    rate.on_throttle(rate.acquire(), retry_after=1.0)
+    refuse(rate, [rate.acquire() for _ in range(3)], retry_after=1.0)
     assert rate.decreases == 1 and rate.rate < 60  # ... and the next refusal sets the rate by it
 
 
@@ -103,7 +109,7 @@ def test_after_a_refusal_the_rate_grows_slowly_while_requests_succeed() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
     starts = served(rate, clock, 100, 0.02)
-    rate.on_throttle(starts[-1])
+    refuse(rate, starts[-3:])
     cut = rate.rate
     served(rate, clock, 400, 0.0)  # as fast as the limiter lets them go: ~12 s at ~35/s
     grown = rate.rate
@@ -114,11 +120,11 @@ def test_a_second_refusal_sets_the_rate_under_what_the_api_accepted_in_between()
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
     starts = served(rate, clock, 100, 0.02)
-    rate.on_throttle(starts[-1])
+    refuse(rate, starts[-3:])
     refused_at = clock.now
     served(rate, clock, 120, 0.05)  # the API accepted 20/s for 6 s
     interval = clock.now - refused_at
-    rate.on_throttle(rate.acquire())
+    refuse(rate, [rate.acquire() for _ in range(3)])  # then refused 3 in a row: its limit went down
     assert rate.decreases == 2
     assert rate.rate == pytest.approx(0.95 * 120 / interval, rel=0.02)
 
@@ -126,14 +132,65 @@ def test_a_second_refusal_sets_the_rate_under_what_the_api_accepted_in_between()
 def test_the_rate_never_runs_away_from_what_the_client_really_sends() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
-    starts = served(rate, clock, 4, 1.0)  # 4 accepted in 4 s: the refusal sets ~1 request/s
-    rate.on_throttle(starts[-1])
+    starts = served(rate, clock, 4, 1.0)  # 4 accepted in 4 s: the refusals set ~1 request/s
+    refuse(rate, starts[-3:])
     assert rate.rate < 1
     for _ in range(100):  # a slow client: 2 requests/s for 50 s
         rate.acquire()
         rate.on_success()
         clock.now += 0.5
     assert rate.rate <= 2 * 3 + 1e-9  # twice the 2-3 requests of its trailing second, not 20
+
+
+def test_lone_refusals_below_the_limit_found_do_not_ratchet_the_rate_down() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    refuse(rate, served(rate, clock, 100, 0.02)[-3:], retry_after=1.0)  # a limit found: 35/s
+    cut = rate.rate
+    for n in range(1, 1501):  # ~60 s as fast as the rate allows, 2 % refused one at a time
+        sent = rate.acquire()
+        if n % 50 == 0:
+            rate.on_throttle(sent, retry_after=1.0)
+        else:
+            rate.on_success()
+    assert rate.rate >= 0.95 * cut  # was cut 30 times, down to ~5 requests/s (a demo took 89 s)
+    assert clock.slept.count(pytest.approx(1.0, abs=0.05)) >= 25  # every refusal still held
+
+
+def test_a_probe_past_the_limit_found_is_refused_and_cut_back() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    refuse(rate, served(rate, clock, 100, 0.02)[-3:], retry_after=1.0)
+    served(rate, clock, 500, 0.0)  # ~14 s at the rate: it grows past the 35 / 0.95 found ...
+    probed = rate.rate
+    assert probed > 35 / 0.95
+    rate.on_throttle(rate.acquire(), retry_after=1.0)  # ... where one refusal is the quota's again
+    assert rate.decreases == 2 and rate.rate < probed
+
+
+def test_a_request_waiting_for_its_slot_waits_for_a_hold_that_came_meanwhile() -> None:
+    clock = FakeClock()
+    refused: list[float] = []
+
+    def sleep(seconds: float) -> None:  # while this window waits, another one's request is refused
+        if not refused:
+            refused.append(first)
+            rate.on_throttle(first, retry_after=1.0)
+        clock.sleep(seconds)
+
+    rate = AdaptiveRate(10.0, clock=clock, sleep=sleep)  # one request every 0.1 s
+    first = rate.acquire()
+    started = rate.acquire()
+    assert started >= first + 1.0  # started at first + 0.1, inside the hold (the quota refused it too)
+
+
+def test_a_cut_after_a_hold_reads_the_rate_sent_before_the_hold() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    served(rate, clock, 100, 0.02)  # 50 requests/s ...
+    rate.hold(1.0)  # ... then a retry's Retry-After holds every window for a second ...
+    refuse(rate, [rate.acquire() for _ in range(3)], retry_after=1.0)  # ... and the first ones refused
+    assert rate.rate == pytest.approx(0.7 * 50, rel=0.1)  # was 0.7 x the 3 sent in the held second
 
 
 def test_a_user_ceiling_caps_everything() -> None:
