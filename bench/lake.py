@@ -19,11 +19,10 @@ from pathlib import Path
 
 from bench.job import ROOT, run_job
 from bench.table import Figure, ScenarioResult
-from bench.views import GENERATE, RUNS, RUNS_PER_DAY, TIMED
+from bench.views import RUNS, TIMED, build_warehouse
 from bench.worlds import last_days, world
 from pipelines.config import DuckLake
-from pipelines.load.connections import open_reader, open_writer
-from pipelines.load.views import create_views
+from pipelines.load.connections import open_reader
 from retab_sim import start_simulator_process
 
 DAYS = 7
@@ -66,13 +65,7 @@ def run(repetitions: int, workdir: Path) -> ScenarioResult:
                     if not jobs[-1]["ok"]:
                         raise RuntimeError(f"the sync into {db.split(':')[0]} failed: {jobs[-1]['errors']}")
         big = new_lake(cluster, workdir, "views")
-        began = time.perf_counter()
-        with open_writer(big) as con:
-            con.execute("SET threads = 2")
-            con.execute("SET memory_limit = '2GB'")
-            con.execute(GENERATE.format(per_day=RUNS_PER_DAY, runs=RUNS))
-            create_views(con)
-        generated = time.perf_counter() - began
+        generated = build_warehouse(big)
         name, sql = "workflow_daily_health", TIMED["workflow_daily_health"]
         seconds: list[float] = []
         with open_reader(big) as con:

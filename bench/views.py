@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from bench.table import Figure, ScenarioResult
+from pipelines.config import DuckLake, Warehouse
 from pipelines.load.connections import open_reader, open_writer
 from pipelines.load.views import create_views
 
@@ -63,15 +64,17 @@ FROM (
 """
 
 
-def build_warehouse(path: Path, runs: int = RUNS) -> float:
-    """A warehouse of `runs` generated workflow runs with the views; returns the seconds it took."""
+def build_warehouse(target: Warehouse, runs: int = RUNS) -> float:
+    """A warehouse (a file or a lake) of `runs` generated workflow runs with the views; returns the
+    seconds it took."""
     began = time.perf_counter()
-    with open_writer(path) as con:
+    with open_writer(target) as con:
         con.execute("SET threads = 2")
         con.execute("SET memory_limit = '2GB'")
         con.execute(GENERATE.format(per_day=RUNS_PER_DAY, runs=runs))
         create_views(con)
-        con.execute("CHECKPOINT")
+        if not isinstance(target, DuckLake):
+            con.execute("CHECKPOINT")
     return time.perf_counter() - began
 
 

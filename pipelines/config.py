@@ -11,7 +11,7 @@
 What the warehouse is, is decided here once: `warehouse_target()` turns RETAB_DUCKDB_PATH into a
 `Path` (a DuckDB file, exactly as before) or a `DuckLake` (a catalog in PostgreSQL, Parquet data in
 a folder or an S3-compatible store). A `DuckLake` shows itself redacted (no password, no S3 key) in
-`str()` and `repr()`; only `pipelines.load.connections` reads its secrets, to attach it.
+`str()` and `repr()`; only `pipelines.load.lake` reads its secrets, to attach it.
 
 `Settings` is what one sync needs; `Tuning` holds the performance knobs (batch sizes, the spill
 bound, the GC threshold), each measured where its comment says; tests pass a `Tuning` of their own

@@ -32,6 +32,16 @@ def checkpoint(journal: tuple[str, int] | None) -> Checkpoint:
     )
 
 
+def journal_of(folder: Path, pages: list[list[dict]]) -> tuple[str, int]:
+    """A journal holding `pages`, handed to the OS; its (file, bytes)."""
+    journal = Journal(folder, 0)
+    for page in pages:
+        journal.append(page)
+    saved = journal.flush()
+    journal.close()
+    return saved
+
+
 def trusted(folder: Path) -> Checkpoint | None:
     return find_checkpoint(
         folder, source="http://127.0.0.1:1", now=NOW, max_age=timedelta(hours=12), committed_at=None
@@ -60,11 +70,7 @@ def test_a_journal_never_synced_leaves_no_file(tmp_path: Path) -> None:
 
 def test_a_checkpoint_whose_journal_is_truncated_is_discarded(tmp_path: Path) -> None:
     folder = tmp_path / "runs" / "2026-05-10"
-    journal = Journal(folder, 0)
-    for page in PAGES:
-        journal.append(page)
-    name, size = journal.flush()
-    journal.close()
+    name, size = journal_of(folder, PAGES)
     save_checkpoint(folder, checkpoint((name, size)))
     found = trusted(folder)
     assert found is not None and found.journal == (name, size)
@@ -77,11 +83,7 @@ def test_a_checkpoint_whose_journal_is_truncated_is_discarded(tmp_path: Path) ->
 def test_a_checkpoint_whose_journal_does_not_read_back_is_discarded(tmp_path: Path) -> None:
     """After a crash of the machine an unsynced journal may hold zeros where its pages were."""
     folder = tmp_path / "runs" / "2026-05-10"
-    journal = Journal(folder, 0)
-    for page in PAGES:
-        journal.append(page)
-    name, size = journal.flush()
-    journal.close()
+    name, size = journal_of(folder, PAGES)
     save_checkpoint(folder, checkpoint((name, size)), fsync=False)
     assert trusted(folder) is not None
     (folder / name).write_bytes(b"\0" * size)
