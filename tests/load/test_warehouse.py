@@ -215,3 +215,52 @@ def test_an_unwritable_directory_is_reported_before_duckdb_tries(unwritable_dir:
         open_and_close(open_writer, unwritable_dir / "retab.duckdb")
     assert "RETAB_DUCKDB_PATH" in str(caught.value)
     assert list(unwritable_dir.iterdir()) == []
+
+
+def _raw_compression(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info('retab.workflow_runs') "
+        "WHERE column_name = 'raw' AND segment_type = 'VARCHAR'"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _fill_raw(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "INSERT INTO retab.rejected_records SELECT 'runs', DATE '2026-05-01', 'r' || i, 'test', "
+        "'{\"id\": \"r' || i || '\", \"notes\": \"' || repeat('lorem ipsum ', 40) || '\"}', now() "
+        "FROM range(20000) t(i)"
+    )
+    con.execute(
+        "INSERT INTO retab.workflow_runs (id, created_at, created_date, synced_at, raw) SELECT 'run_' || i, "
+        "TIMESTAMPTZ '2026-05-01 10:00:00+00', DATE '2026-05-01', now(), "
+        "'{\"id\": \"run_' || i || '\", \"notes\": \"' || repeat('lorem ipsum ', 40) || '\"}' "
+        "FROM range(20000) t(i)"
+    )
+    con.execute("CHECKPOINT")
+
+
+def test_a_new_warehouse_stores_raw_with_zstd(warehouse_path: Path) -> None:
+    # duckdb 1.5 writes storage v1.0.0 by default, where USING COMPRESSION zstd silently stores raw
+    # uncompressed (a 1M-run day: 530 MB instead of 77 MB).
+    with open_writer(warehouse_path) as con:
+        _fill_raw(con)
+        assert _raw_compression(con) == {"ZSTD"}
+    with open_reader(warehouse_path) as con:
+        tags = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()
+        assert tags is not None and tags[0]["storage_version"].startswith("v1.4.0")
+
+
+def test_a_writer_upgrades_a_file_of_the_default_storage_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with open_writer(path):
+        pass
+    old = duckdb.connect()  # rewrite it as duckdb 1.5's default (v1.0.0) would have made it
+    old.execute(f"ATTACH {sql_literal(path)} AS src (READ_ONLY)")
+    old.execute(f"ATTACH {sql_literal(tmp_path / 'v10.duckdb')} AS dst (STORAGE_VERSION 'v1.0.0')")
+    old.execute("COPY FROM DATABASE src TO dst")
+    old.close()
+    with open_writer(tmp_path / "v10.duckdb") as con:
+        _fill_raw(con)
+        assert _raw_compression(con) == {"ZSTD"}
+        assert con.execute("SELECT count(*) FROM retab.workflow_runs").fetchone() == (20000,)
