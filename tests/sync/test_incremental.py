@@ -163,7 +163,7 @@ def test_open_runs_of_today_cost_at_most_min_of_pages_and_open_runs(tmp_path) ->
 
 def test_an_open_run_sixty_days_old_is_settled_by_the_nightly(tmp_path) -> None:
     first = date(2026, 3, 1)
-    config = SimConfig(seed=34, end=first + timedelta(days=2), days=3, runs_per_day=400,
+    config = SimConfig(seed=34, end=first + timedelta(days=2), days=3, runs_per_day=150,
                        experiment_runs_per_day=20, long_review_rate=1.0, long_review_max_days=75,
                        now=at(first + timedelta(days=3), 1))  # fmt: skip
     days = [first + timedelta(days=n) for n in range(3)]
