@@ -37,7 +37,6 @@ import duckdb
 
 from pipelines.config import DuckLake, Warehouse
 from pipelines.errors import WarehouseLocked, WarehouseMissing, WarehouseTooNew, WarehouseUnreadable
-from pipelines.load.absent_pandas import remember_pandas_is_absent
 from pipelines.load.lake import (
     explain_lake_error,
     forget_lake,
@@ -195,7 +194,6 @@ def _connect(
 
 def _attach(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the file attached as CATALOG and made the default."""
-    remember_pandas_is_absent()
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET autoinstall_known_extensions = false")

@@ -41,7 +41,6 @@ from pipelines.errors import (
     WarehouseMissing,
     WarehouseUnreadable,
 )
-from pipelines.load.absent_pandas import remember_pandas_is_absent
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,6 @@ def lake_connection(
     with _hosts_guard:
         host = _hosts.get(key)
         if host is None:
-            remember_pandas_is_absent()
             host = duckdb.connect(":memory:")
             try:
                 host.execute("SET autoinstall_known_extensions = false")
