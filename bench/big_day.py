@@ -2,7 +2,7 @@
 
 The window's spool spills to disk past 16 MB, so what remains is the interpreter with its
 libraries, the pages and batches in flight, the extract's loop guard (a set of the ids seen in
-the window) and DuckDB's writer (memory_limit 128 MB).
+the window) and DuckDB's writer (memory_limit 64 MB, pipelines.load.memory).
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@
     │   ├── IncompletePartition         (ValueError) the page walk did not reach the end
     │   ├── SpoolSchemaError            (ValueError) a batch without its table's declared schema
     │   ├── SpillFailed                 (OSError) a spill file could not be written
-    │   └── LakeConflict                another writer kept committing the same lake table (retried first)
+    │   ├── LakeConflict                another writer kept committing the same lake table (retried first)
+    │   └── LoadOutOfMemory             DuckDB ran out of memory even at the most a load may take
     ├── UnreadableRecord                a record the flattener cannot read (caught there: it goes
     │                                    to rejected_records, never out of pipelines.transform)
     ├── QueryFailed                     `sql` / `report`: a SQL error, a missing or locked file
@@ -344,6 +345,17 @@ class LakeConflict(LoadError):
     """A DuckLake transaction conflict (another writer committed the same table) that outlived the retries."""
 
     advice = "another sync wrote the same lake tables at the same time; the next sync loads this day."
+
+
+class LoadOutOfMemory(LoadError):
+    """DuckDB ran out of memory loading a day, even with the most memory a load may take
+    (pipelines.load.memory)."""
+
+    retryable = False
+    advice = (
+        "the day keeps its previous content; its records need more memory than a load may take (the "
+        "message says how much): run the sync on a machine with more memory."
+    )
 
 
 class UnreadableRecord(WarehouseError):

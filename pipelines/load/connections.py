@@ -5,9 +5,8 @@ DuckDB lets one process open a file read-write, or many processes open it read-o
 a user's idle read-only session blocks the sync, and the sync blocks readers. So both openers
 retry with backoff for a bounded time, then raise an error that says who holds the file and how
 to free it. Within one process, writers of a file take turns on a lock of their own (DuckDB
-refuses to attach one file twice in a process). The writer runs with one thread and a 128 MB
-memory limit, spilling to <file>.tmp beyond it: one core leaves the other to the flattener, and a
-day of a million runs loads at ~0.45-0.5 M rows/s (tests/load/bench_load.py).
+refuses to attach one file twice in a process). The writer runs with one thread and a small
+memory limit, spilling to <file>.tmp beyond it (WRITER_SETTINGS).
 
     Exception
      ├── WarehouseLocked       another process (or this one, in another mode) holds the file
@@ -44,6 +43,7 @@ from pipelines.load.lake import (
     retry_conflicts,
     sql_literal,
 )
+from pipelines.load.memory import FILE_WRITER_MEMORY, LAKE_WRITER_MEMORY
 from pipelines.load.migrations import WAREHOUSE_SCHEMA_DIR, migrate
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,10 @@ ATTACH_OPTIONS: list[str] = ["TYPE DUCKDB", "ROW_GROUP_SIZE 30720"]
 # DuckDB 1.4 and later read it.
 STORAGE_VERSION = "v1.4.0"
 WRITER_ATTACH_OPTIONS: list[str] = [*ATTACH_OPTIONS, f"STORAGE_VERSION '{STORAGE_VERSION}'"]
-# Applied with SET on every writer connection.
-WRITER_SETTINGS: dict[str, str | int] = {"threads": 1, "memory_limit": "128MB"}
+# Applied with SET on every writer connection of a file: one thread leaves the other core to the
+# flattener; a small memory limit, raised for a load that needs more (pipelines.load.memory).
+WRITER_SETTINGS: dict[str, str | int] = {"threads": 1, "memory_limit": FILE_WRITER_MEMORY}
+LAKE_WRITER_SETTINGS: dict[str, str | int] = {**WRITER_SETTINGS, "memory_limit": LAKE_WRITER_MEMORY}
 
 _LOCK_CONFLICTS = ("could not set lock on file", "unique file handle conflict")
 _CORRUPTION = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes")
@@ -218,7 +220,7 @@ def _open_lake(lake: DuckLake, *, read_only: bool) -> Iterator[duckdb.DuckDBPyCo
             "SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"retab-lake-{os.getpid()}.tmp")]
         )
         if not read_only:
-            for name, value in WRITER_SETTINGS.items():
+            for name, value in LAKE_WRITER_SETTINGS.items():
                 host.execute(f'SET "{name}" = ?', [value])
 
     try:

@@ -41,6 +41,7 @@ from pipelines.endpoints import ENDPOINTS, REJECTED_TABLE, PartitionTable
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.figures import PartitionFigures
 from pipelines.load.lake import retry_conflicts
+from pipelines.load.memory import with_memory_to_spare
 from pipelines.load.spool import Spool
 from pipelines.schemas import TABLE_SCHEMAS
 
@@ -118,14 +119,15 @@ class PartitionLoad:
 
 def replace_partition(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
     """Swap the day's rows for the spool's content and mark the attempt ok, in one transaction
-    (run again whole on a lake's transaction conflict)."""
+    (run again whole on a lake's transaction conflict, or with more memory when DuckDB runs out)."""
     _check_load(load)
+    what = f"{load.endpoint} {load.day}"
 
     def swap() -> None:
         with transaction(con):
             _swap(con, load)
 
-    retry_conflicts(swap, what=f"{load.endpoint} {load.day}")
+    with_memory_to_spare(con, lambda: retry_conflicts(swap, what=what), what=what)
 
 
 def replace_partitions(

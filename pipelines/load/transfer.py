@@ -18,6 +18,7 @@ import duckdb
 from pipelines.config import DuckLake, describe
 from pipelines.errors import CopyMismatch
 from pipelines.load.connections import open_reader, open_writer, sql_literal
+from pipelines.load.memory import with_memory_to_spare
 from pipelines.load.partitions import quote_ident, transaction
 from pipelines.load.views import create_views
 
@@ -51,21 +52,7 @@ def copy_into_lake(source: Path, lake: DuckLake) -> list[TableCount]:
             )
         con.execute(f"ATTACH {sql_literal(source)} AS {_SOURCE} (TYPE DUCKDB, READ_ONLY)")
         try:
-            with transaction(con):
-                for table in COPIED_TABLES:
-                    columns = [
-                        name
-                        for (name,) in con.execute(
-                            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? "
-                            "AND schema_name = 'retab' AND table_name = ? ORDER BY column_index",
-                            [_SOURCE, table],
-                        ).fetchall()
-                    ]
-                    cols = ", ".join(quote_ident(c) for c in columns)
-                    con.execute(
-                        f"INSERT INTO retab.{quote_ident(table)} ({cols}) "
-                        f"SELECT {cols} FROM {_SOURCE}.retab.{quote_ident(table)}"
-                    )
+            with_memory_to_spare(con, lambda: _copy_tables(con), what=f"copying {source} into the lake")
         finally:
             con.execute(f"DETACH {_SOURCE}")
         create_views(con)
@@ -80,6 +67,25 @@ def copy_into_lake(source: Path, lake: DuckLake) -> list[TableCount]:
             )
         )
     return counts
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Every table of the attached file into the lake's, in one transaction."""
+    with transaction(con):
+        for table in COPIED_TABLES:
+            columns = [
+                name
+                for (name,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = ? "
+                    "AND schema_name = 'retab' AND table_name = ? ORDER BY column_index",
+                    [_SOURCE, table],
+                ).fetchall()
+            ]
+            cols = ", ".join(quote_ident(c) for c in columns)
+            con.execute(
+                f"INSERT INTO retab.{quote_ident(table)} ({cols}) "
+                f"SELECT {cols} FROM {_SOURCE}.retab.{quote_ident(table)}"
+            )
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
