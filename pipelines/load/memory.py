@@ -1,12 +1,12 @@
 """The writer's memory: a small DuckDB memory limit, raised only for a load that needs more.
 
 A load fills DuckDB's buffer pool up to its limit, so the limit is most of what a sync adds to its
-memory: on a day of 1M runs, its peak RSS is 333 MB with a file writer at 64 MB and 411 MB at
-128 MB, and the load is no slower (it spills to <file>.tmp). But DuckDB pins about a vector (2,048
-rows) of a column at once, so a day of unusually large records runs out of memory (a file writer
-at 64 MB: records of ~12 kB when a day is walked again and its changes are counted, ~32 kB on a
-first walk). Such a load runs again, whole, with twice the limit, until it fits or would pass the
-ceiling; the limit is set back afterwards.
+memory: a sync of a day of 1M runs peaks at 348 MB with a file writer at 64 MB and at 390 MB at
+128 MB (one process, same imports), and the load is no slower (it spills to <file>.tmp). But
+DuckDB pins about a vector (2,048 rows) of a column at once, so a day of unusually large records
+runs out of memory (a file writer at 64 MB: records of ~12 kB when a day is walked again and its
+changes are counted, ~32 kB on a first walk). Such a load runs again, whole, with twice the limit,
+until it fits or would pass the ceiling; the limit is set back afterwards.
 """
 
 from __future__ import annotations
