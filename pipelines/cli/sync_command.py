@@ -84,6 +84,7 @@ def sync_and_report(
     from rich.console import Console
     from rich.markup import escape
 
+    from pipelines.load.connections import interrupted
     from pipelines.sync.orchestrator import sync
 
     # off a terminal rich assumes 80 columns and cuts the summary's headers ("endpo…"): use $COLUMNS or 160
@@ -97,18 +98,24 @@ def sync_and_report(
         else:
             report = sync(settings, endpoints, days, **options)
     except KeyboardInterrupt:
-        console.print(
-            "[bold yellow]sync interrupted:[/] the days committed so far are kept, the others keep their "
-            "previous content; run the same command again to finish.",
-            highlight=False,
-        )
-        return EXIT_INTERRUPTED
+        return _interrupted(console)
     except Exception as error:
+        if interrupted(error):  # Ctrl-C during a DuckDB query outside a load
+            return _interrupted(console)
         console.print(f"[bold red]sync failed:[/] {escape(str(error))}", markup=True, highlight=False)
         console.print("Nothing partial was written: every day keeps its previous content.")
         return classify(error).exit_code
     print_summary(console, report)
     return exit_code(report)
+
+
+def _interrupted(console: Console) -> int:
+    console.print(
+        "[bold yellow]sync interrupted:[/] the days committed so far are kept, the others keep their "
+        "previous content; run the same command again to finish.",
+        highlight=False,
+    )
+    return EXIT_INTERRUPTED
 
 
 def exit_code(report: SyncReport) -> int:

@@ -254,6 +254,17 @@ def _unreadable(path: Path, detail: str) -> WarehouseUnreadable:
     return WarehouseUnreadable(_explain(path, detail))
 
 
+def interrupted(error: BaseException) -> bool:
+    """True when `error` is Ctrl-C reaching a DuckDB query. duckdb 1.5 swallows the KeyboardInterrupt:
+    a query raises RuntimeError("Query interrupted") (InterruptException after `con.interrupt()`), a
+    scan of a Python Arrow stream an error that quotes the KeyboardInterrupt."""
+    if isinstance(error, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    if isinstance(error, RuntimeError) and str(error) == "Query interrupted":
+        return True
+    return isinstance(error, duckdb.Error) and "KeyboardInterrupt" in str(error)
+
+
 @contextmanager
 def explaining_file_errors(path: Warehouse) -> Iterator[None]:
     """Turn DuckDB's errors about the file itself (full disk, damaged blocks) into WarehouseUnreadable."""

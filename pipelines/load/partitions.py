@@ -40,6 +40,7 @@ from pipelines.config import TUNING
 from pipelines.endpoints import ENDPOINTS, REJECTED_TABLE, PartitionTable
 from pipelines.errors import IncompletePartition, PartitionMismatch, SourceMismatch
 from pipelines.figures import PartitionFigures
+from pipelines.load.connections import interrupted
 from pipelines.load.lake import retry_conflicts
 from pipelines.load.memory import with_memory_to_spare
 from pipelines.load.spool import Spool
@@ -154,6 +155,8 @@ def replace_partitions(
                         _swap(con, loads[n])
                 continue
             except Exception as error:
+                if interrupted(error):
+                    raise KeyboardInterrupt from error
                 log.warning(
                     "replacing %d partitions in one transaction failed (%s); replacing them one at a time",
                     len(group),
@@ -163,8 +166,7 @@ def replace_partitions(
             try:
                 replace_partition(con, loads[n])
             except Exception as error:
-                # Ctrl-C while DuckDB read the spool, or ran a query: an interruption, not a bad day
-                if isinstance(error, duckdb.InterruptException) or "KeyboardInterrupt" in str(error):
+                if interrupted(error):  # Ctrl-C while DuckDB ran a query: stop, not a bad day
                     raise KeyboardInterrupt from error
                 failures[n] = error
     return failures

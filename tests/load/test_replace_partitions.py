@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -11,6 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import IncompletePartition
+from pipelines.load import partitions
 from pipelines.load.connections import open_writer
 from pipelines.load.partitions import PartitionLoad, replace_partitions
 
@@ -78,3 +82,32 @@ def test_a_failure_in_the_shared_transaction_keeps_nothing_of_it_half_done(
     failures = replace_partitions(con, loads)
     assert list(failures) == [3]
     assert counts(con) == {DAYS[0]: 7, DAYS[1]: 8, DAYS[2]: 9, DAYS[3]: 5}
+
+
+@pytest.fixture
+def ctrl_c_during_the_swap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every swap ends with a long query, and a Ctrl-C (SIGINT) arrives while it runs."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    real_swap = partitions._swap
+
+    def slow_swap(con: duckdb.DuckDBPyConnection, load: PartitionLoad) -> None:
+        real_swap(con, load)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        con.execute("SELECT count(*) FROM range(100_000_000_000) t(i) WHERE i % 7 = 3").fetchall()
+
+    monkeypatch.setattr(partitions, "_swap", slow_swap)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("max_rows", [1_000, 0], ids=["shared-transaction", "one-at-a-time"])
+def test_ctrl_c_while_duckdb_loads_stops_the_sync_and_keeps_every_day(
+    max_rows: int, migrated_path: Path, ctrl_c_during_the_swap: None
+) -> None:
+    """duckdb 1.5 turns Ctrl-C into RuntimeError("Query interrupted"): an interruption, not a failed day."""
+    with open_writer(migrated_path) as con:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            replace_partitions(con, loads_of([5, 6, 7, 8]), max_rows=max_rows)
+        assert str(raised.value.__cause__) == "Query interrupted"  # DuckDB's, not Python's own
+        assert counts(con) == {}
+        assert outcomes(con) == []
