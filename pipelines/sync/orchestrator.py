@@ -55,7 +55,7 @@ from pipelines.load.checkpoints import (
     find_checkpoint,
     prune,
 )
-from pipelines.load.connections import explain_file_error, open_writer
+from pipelines.load.connections import explain_file_error, interrupted, open_writer
 from pipelines.load.legacy import ambiguous_name, move_old_default
 from pipelines.load.partitions import (
     PartitionLoad,
@@ -71,6 +71,7 @@ from pipelines.load.spool import release_arrow_memory
 from pipelines.load.state import day_states, last_reconciled
 from pipelines.load.views import create_views
 from pipelines.sync.collector import relaxed_collection
+from pipelines.sync.interrupts import Interrupts, noticing_interrupts
 from pipelines.sync.plan import INCREMENTAL, REFRESH, DayTask, plan_sync
 from pipelines.sync.tasks import ProgressCallback, SpooledWindow, TaskRunner, batched_pages
 
@@ -184,68 +185,71 @@ def sync(
     """Bring the (endpoint, day) partitions the plan names up to date (`plan_tasks`); a failure
     leaves its day as it was. `days` None is the nightly: everything that needs it."""
     settings.require_key()
-    _check_file_name(settings.duckdb_path)
-    today = today or datetime.now(UTC).date()
-    source = client_config(settings).base_url if client is None else client.config.base_url
-    root = checkpoint_root(settings.duckdb_path)
-    with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
-        check_source(con, source)
-        mark_interrupted(con)
-        create_views(con)
-        tasks = plan_tasks(
-            con,
-            endpoints,
-            days,
-            mode=mode,
-            today=today,
-            horizon_days=settings.settle_horizon_days,
-            refresh_open=refresh_open,
-            reconcile_days=reconcile_days,
-        )
-        entries = {
-            (t.endpoint.name, t.day): SyncLogEntry.start(
-                endpoint=t.endpoint.name, day=t.day, source=source, pid=os.getpid(), host=_host()
+    with noticing_interrupts() as interrupts:  # Ctrl-C that DuckDB swallowed: stop at the next load
+        _check_file_name(settings.duckdb_path)
+        today = today or datetime.now(UTC).date()
+        source = client_config(settings).base_url if client is None else client.config.base_url
+        root = checkpoint_root(settings.duckdb_path)
+        with open_writer(settings.duckdb_path, lock_wait=settings.lock_wait) as con:
+            check_source(con, source)
+            mark_interrupted(con)
+            create_views(con)
+            tasks = plan_tasks(
+                con,
+                endpoints,
+                days,
+                mode=mode,
+                today=today,
+                horizon_days=settings.settle_horizon_days,
+                refresh_open=refresh_open,
+                reconcile_days=reconcile_days,
             )
-            for t in tasks
-        }
-        saved = _trusted_checkpoints(con, root, tasks, source, settings.tuning)
-        for task in tasks:
-            entry = entries[(task.endpoint.name, task.day)]
-            entry.mode = "resume" if (task.endpoint.name, task.day) in saved else task.mode
-        record_sync_start(con, list(entries.values()))
-        settled = _up_to_date(con, endpoints, days, tasks)
-    if on_plan is not None:
-        on_plan(tasks)
+            entries = {
+                (t.endpoint.name, t.day): SyncLogEntry.start(
+                    endpoint=t.endpoint.name, day=t.day, source=source, pid=os.getpid(), host=_host()
+                )
+                for t in tasks
+            }
+            saved = _trusted_checkpoints(con, root, tasks, source, settings.tuning)
+            for task in tasks:
+                entry = entries[(task.endpoint.name, task.day)]
+                entry.mode = "resume" if (task.endpoint.name, task.day) in saved else task.mode
+            record_sync_start(con, list(entries.values()))
+            settled = _up_to_date(con, endpoints, days, tasks)
+        interrupts.check()
+        if on_plan is not None:
+            on_plan(tasks)
 
-    report = SyncReport()
-    for result in settled:
-        _report(result, report, on_partition)
-    own_client = client is None
-    client = client or RetabClient(client_config(settings))
-    try:
-        spill_root = _spill_root(settings)
-        remove_orphan_spills(Path(spill_root or tempfile.gettempdir()))
-        prefix = f"{SPILL_PREFIX}{os.getpid()}@{_host()}-"
-        with (
-            tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill,
-            relaxed_collection(settings.tuning.gen0_threshold),
-        ):
-            runner = TaskRunner(
-                client,
-                tuning=settings.tuning,
-                spill_dir=Path(spill),
-                checkpoint_root=root,
-                source=source_identity(source),
-                checkpoints=saved,
-                progress=progress,
-                ranks={(t.endpoint.name, t.day): n for n, t in enumerate(tasks)},
-                concurrency=settings.concurrency,
-            )
-            _run_tasks(settings, client, runner, tasks, entries, report, on_partition)
-    finally:
-        prune(root)
-        if own_client:
-            client.close()
+        report = SyncReport()
+        for result in settled:
+            _report(result, report, on_partition)
+        own_client = client is None
+        client = client or RetabClient(client_config(settings))
+        try:
+            spill_root = _spill_root(settings)
+            remove_orphan_spills(Path(spill_root or tempfile.gettempdir()))
+            prefix = f"{SPILL_PREFIX}{os.getpid()}@{_host()}-"
+            with (
+                tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill,
+                relaxed_collection(settings.tuning.gen0_threshold),
+            ):
+                runner = TaskRunner(
+                    client,
+                    tuning=settings.tuning,
+                    spill_dir=Path(spill),
+                    checkpoint_root=root,
+                    source=source_identity(source),
+                    checkpoints=saved,
+                    progress=progress,
+                    ranks={(t.endpoint.name, t.day): n for n, t in enumerate(tasks)},
+                    concurrency=settings.concurrency,
+                )
+                _run_tasks(settings, client, runner, tasks, entries, report, on_partition, interrupts)
+        finally:
+            prune(root)
+            if own_client:
+                client.close()
+        interrupts.check()
     return report
 
 
@@ -337,6 +341,7 @@ def _run_tasks(
     entries: dict[tuple[str, date], SyncLogEntry],
     report: SyncReport,
     on_partition: Callable[[PartitionResult], None] | None,
+    interrupts: Interrupts,
 ) -> None:
     """Fetch, flatten and load every task, both endpoints side by side within one budget of
     `concurrency` requests in flight. A fatal API error, an unreachable host or HTML instead of
@@ -370,6 +375,7 @@ def _run_tasks(
             for windows in ready.values():
                 for result in _load_together(settings, windows[0].task.endpoint, windows):
                     _report(result, report, on_partition)
+            interrupts.check()
     finally:
         groups.close()  # type: ignore[attr-defined]
 
@@ -435,6 +441,8 @@ def _load_together(settings: Settings, endpoint: Endpoint, ready: list[ReadyWind
                     _fail(results[n], endpoint, error)
                     _record_failure(con, entries[n], error)
     except Exception as error:  # the session itself: opening, or the checkpoint on close
+        if interrupted(error):
+            raise KeyboardInterrupt from error
         for n, entry in enumerate(entries):
             if n not in failed:
                 _fail(results[n], endpoint, error)

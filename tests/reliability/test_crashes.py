@@ -212,4 +212,7 @@ def test_an_interrupted_sync_says_so_and_a_rerun_finishes_it(
         assert rerun.returncode == 0, rerun.stderr
         assert diff.lost == 0, str(diff)
         outcomes = Counter(row["outcome"] for row in sync_log(path) if row["pid"] == child.pid)
-        assert "running" not in outcomes and outcomes["interrupted"] > 0, outcomes
+        assert "running" not in outcomes, outcomes
+        # interrupted rows, unless the Ctrl-C was swallowed by DuckDB in the last load and raised after
+        # it (pipelines.sync.interrupts): then every day of the sync had committed
+        assert outcomes["interrupted"] > 0 or set(outcomes) == {"ok"}, outcomes
