@@ -65,7 +65,7 @@ class Simulation:
         self.quota = (
             None
             if cfg.quota_rps is None
-            else Quota(cfg.quota_rps, headers=cfg.quota_headers, clock=time.monotonic)
+            else Quota(cfg.quota_rps, headers=cfg.quota_headers, burst=cfg.quota_burst, clock=time.monotonic)
         )
 
     # -- admin operations (also used directly by the in-thread handle) --
@@ -97,7 +97,9 @@ class Simulation:
     def set_quota(self, rps: float) -> None:
         """Change the server-side quota while serving (one is created if there was none)."""
         if self.quota is None:
-            self.quota = Quota(rps, headers=self.cfg.quota_headers, clock=time.monotonic)
+            self.quota = Quota(
+                rps, headers=self.cfg.quota_headers, burst=self.cfg.quota_burst, clock=time.monotonic
+            )
         else:
             self.quota.set_rate(rps)
 

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="announce the quota in RateLimit (ietf) or X-RateLimit-* (x) headers (default: none)",
     )
     parser.add_argument(
+        "--quota-burst",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="the quota lets this many seconds of requests through at once (default: 1)",
+    )
+    parser.add_argument(
         "--long-review-rate",
         type=float,
         default=0.0,
@@ -79,6 +86,7 @@ def config_from_args(args: argparse.Namespace, *, wall: datetime | None = None) 
         latency_ms=args.latency_ms,
         quota_rps=args.quota,
         quota_headers=args.quota_headers,
+        quota_burst=args.quota_burst,
         long_review_rate=args.long_review_rate,
         rescore_rate=args.rescore_rate,
         key=args.key,

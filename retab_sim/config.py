@@ -52,6 +52,7 @@ class SimConfig:
     cache_mb: int = 256  # budget for pre-rendered finished records
     quota_rps: float | None = None  # a server-side quota: 429 + Retry-After above it (retab_sim.quota)
     quota_headers: str = "none"  # announce the quota: "none", "ietf" (RateLimit) or "x" (X-RateLimit-*)
+    quota_burst: float = 1.0  # seconds of requests the quota lets through at once
     long_review_rate: float = 0.0  # share of reviewed runs whose review lasts days, not minutes
     long_review_max_days: int = 90  # such a review lasts 1 to this many days
     rescore_rate: float = 0.0  # share of scored experiment runs given a new score after they finished
@@ -69,6 +70,10 @@ class SimConfig:
             raise ValueError("runs per day must be between 0 and 50,000,000")
         if self.quota_rps is not None and not self.quota_rps > 0:
             raise ValueError("quota_rps must be > 0 requests/s")
+        if not self.quota_burst > 0:
+            raise ValueError("quota_burst must be > 0 seconds")
+        if self.quota_burst < 1 and self.quota_headers != "none":
+            raise ValueError("a quota_burst under a second cannot be announced: use quota_headers 'none'")
         if self.quota_headers not in ("none", "ietf", "x"):
             raise ValueError("quota_headers must be one of none, ietf, x")
         for name in ("long_review_rate", "rescore_rate"):

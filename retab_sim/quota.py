@@ -1,4 +1,4 @@
-"""A server-side request quota: a token bucket of `rps` tokens a second holding one second of burst.
+"""A server-side request quota: a token bucket of `rps` tokens a second holding `burst` seconds of them.
 
 A request that finds a token takes it; one that finds none is refused with 429 and a Retry-After
 in whole seconds (HTTP's delta-seconds), so a client that overruns pays at least a second. With
@@ -33,9 +33,16 @@ class Admission:
 class Quota:
     """A thread-safe token bucket; `set_rate` changes it while serving (a quota that halves mid-sync)."""
 
-    def __init__(self, rps: float, *, headers: str = "none", clock: Callable[[], float]) -> None:
+    def __init__(
+        self, rps: float, *, headers: str = "none", burst: float = 1.0, clock: Callable[[], float]
+    ) -> None:
         if headers not in HEADER_FAMILIES:
             raise ValueError(f"quota headers must be one of {HEADER_FAMILIES}, got {headers!r}")
+        if not burst > 0:
+            raise ValueError(f"quota burst must be > 0 seconds, got {burst!r}")
+        if burst < 1 and headers != "none":
+            raise ValueError("a quota burst under a second cannot be announced in whole-second windows")
+        self.burst = float(burst)
         self._clock = clock
         self._lock = threading.Lock()
         self.headers = headers
@@ -47,8 +54,8 @@ class Quota:
 
     @property
     def capacity(self) -> float:
-        """One second of requests, at least one."""
-        return max(1.0, self.rps)
+        """`burst` seconds of requests, at least one."""
+        return max(1.0, self.rps * self.burst)
 
     def set_rate(self, rps: float) -> None:
         """A new rate from now on; the tokens already earned are kept up to the new capacity."""

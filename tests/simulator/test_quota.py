@@ -63,3 +63,15 @@ def test_the_server_refuses_above_its_quota_counts_the_429s_and_changes_quota_li
         sim.set_quota(1000)
         time.sleep(0.01)  # the emptied bucket refills at the new rate: 10 tokens in 10 ms
         assert requests.get(url, headers={"Api-Key": sim.key}, timeout=10).status_code == 200
+
+
+def test_a_short_burst_refuses_requests_closer_than_the_rate_allows() -> None:
+    clock = Clock()
+    quota = Quota(10, burst=0.25, clock=clock)
+    assert [quota.admit().allowed for _ in range(4)] == [True, True, False, False]  # 2.5 tokens
+    clock.now += 0.1
+    assert quota.admit().allowed  # the rate is still 10/s
+    with pytest.raises(ValueError, match="whole-second"):
+        Quota(10, burst=0.25, headers="ietf", clock=clock)
+    with pytest.raises(ValueError, match="burst"):
+        Quota(10, burst=0, clock=clock)
