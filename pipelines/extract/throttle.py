@@ -12,7 +12,9 @@ concurrency is the only limit). When the API refuses a request (429, or 503 with
     decrease  on a dense refusal, rate = 95 % of (requests the API accepted since the previous
               decrease, or since the first request / the seconds since), an estimate of the API's
               limit; the first time at most beta x the rate it was sending at (AIMD's
-              multiplicative cut). On a lone refusal past the limit found (a probe), 95 % of that
+              multiplicative cut), and only that until 4 requests were accepted (a 429 comes
+              back before the pages sent with it: 1 accepted of a burst of 6 is no estimate,
+              and the rate grows back slowly). On a lone refusal past the limit found (a probe), 95 % of that
               limit, or of what was accepted since if more: only a dense refusal lowers the limit
     increase  on every success the rate grows by PROBE (0.5 %) a second, never past twice what the
               client really sends (no runaway while windows are idle)
@@ -60,6 +62,7 @@ LIMIT_MARGIN = 0.95  # the pace kept under an estimated or announced limit
 MIN_INTERVAL = 0.5  # seconds of accepted requests needed to estimate the limit from them
 MIN_RATE = 0.5  # requests/s: the lowest the rate goes, however often it is refused
 MIN_EVIDENCE = 1  # accepted requests needed before the first refusal says anything of the limit
+ESTIMATE_EVIDENCE = 4  # ... and before what was accepted estimates it (a 429 comes back before them)
 MEASURE_SECONDS = 1.0  # the sending rate is measured over this much trailing time not held
 DENSE_WINDOW = 8  # the last requests sent when a refusal comes (the default concurrency) ...
 DENSE_REFUSALS = 3  # ... of which this many refused make it a limit's refusal, not a lone one
@@ -216,7 +219,9 @@ class AdaptiveRate:
             floor = FIRST_INTERVAL if first else MIN_INTERVAL  # first: a bucket's burst, ~1 s of it
             accepted = LIMIT_MARGIN * self._accepted / max(interval, floor)
             if first:  # the rate it was sent at was the windows' concurrency, not a limit found
-                target = min(self._beta * min(self._rate, self._measured(now)), accepted)
+                target = self._beta * min(self._rate, self._measured(now))
+                if self._accepted >= ESTIMATE_EVIDENCE:  # fewer: the burst's others are still in flight
+                    target = min(target, accepted)
             elif not dense:  # a probe past the limit found: back under it (or under what was accepted)
                 target = LIMIT_MARGIN * max(self._found, accepted / LIMIT_MARGIN)
             else:

@@ -95,6 +95,21 @@ def test_a_refusal_of_the_very_first_requests_does_not_collapse_the_rate() -> No
     assert rate.decreases == 1 and rate.rate < 60  # ... and the next refusal sets the rate by it
 
 
+def test_a_first_refusal_before_most_of_the_burst_is_answered_cuts_by_beta_not_to_the_few_accepted() -> None:
+    """A 429 comes back before the pages sent with it: 1 accepted of a burst of 6 is no estimate."""
+    clock = FakeClock()
+    rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
+    starts = [rate.acquire() for _ in range(6)]  # the first page of 6 day walks, 20 ms apart below
+    for _ in range(5):
+        clock.now += 0.02
+        rate.acquire()
+    rate.on_success()  # one page answered so far; the others are still being served
+    rate.on_throttle(starts[-1], retry_after=1.0)
+    # was 0.95 x 1 accepted / 1 s = 0.95/s: a 62-request sync under a 5/s quota then took 51 s, not 14
+    assert rate.rate == pytest.approx(0.7 * 11 / 0.25, rel=0.01)  # beta x the rate it was sending at
+    assert rate.decreases == 1
+
+
 def test_refusals_of_requests_already_in_flight_are_one_event() -> None:
     clock = FakeClock()
     rate = AdaptiveRate(clock=clock, sleep=clock.sleep)
