@@ -12,10 +12,10 @@ concurrency is the only limit). When the API refuses a request (429, or 503 with
     decrease  on a dense refusal, rate = 95 % of (requests the API accepted since the previous
               decrease, or since the first request / the seconds since), an estimate of the API's
               limit; the first time at most beta x the rate it was sending at (AIMD's
-              multiplicative cut), and only that until 4 requests were accepted (a 429 comes
-              back before the pages sent with it: 1 accepted of a burst of 6 is no estimate,
-              and the rate grows back slowly). On a lone refusal past the limit found (a probe), 95 % of that
-              limit, or of what was accepted since if more: only a dense refusal lowers the limit
+              multiplicative cut), and only that until 4 requests were accepted (a 429 comes back
+              before the pages sent with it: 1 accepted of a burst of 6 is no estimate, and the
+              rate grows back slowly). On a lone refusal past the limit found (a probe), 95 % of
+              that limit, or of what was accepted since if more: only a dense refusal lowers the limit
     increase  on every success the rate grows by PROBE (0.5 %) a second, never past twice what the
               client really sends (no runaway while windows are idle)
 
